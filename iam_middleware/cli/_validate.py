@@ -1,0 +1,70 @@
+"""``iam-middleware validate FILE…``: errors and linter findings for policy documents."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .._exceptions import PolicyValidationError
+from ..policy import PolicyIssue, PolicyKind, Severity, parse_policy
+from ..policy._lint import lint_policy
+
+__all__ = ["add_parser"]
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("validate", help="validate policy documents", description=__doc__)
+    parser.add_argument("files", nargs="+", metavar="FILE", help="policy documents (JSON); - reads standard input")
+    parser.add_argument("--kind", choices=[k.value for k in PolicyKind], default="identity",
+                        help="what the documents are for (default: identity)")
+    parser.add_argument("--strict", action="store_true", help="warnings fail validation too")
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.set_defaults(run=run)
+
+
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def check(text: bytes, kind: str, source: str) -> tuple[list[PolicyIssue], list[PolicyIssue]]:
+    """(errors, findings) for one document."""
+    try:
+        policy = parse_policy(text, kind=kind, policy_id=source)
+    except PolicyValidationError as exc:
+        return exc.issues, []
+    return [], lint_policy(policy)
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    results: list[dict[str, Any]] = []
+    failed = False
+    for path in args.files:
+        try:
+            text = _read(path)
+        except OSError as exc:
+            parser.error(f"cannot read {path}: {exc.strerror or exc}")
+        errors, findings = check(text, args.kind, path)
+        valid = not errors and not (args.strict and findings)
+        failed |= not valid
+        results.append({
+            "file": path,
+            "valid": valid,
+            "errors": [issue.as_dict() for issue in errors],
+            "findings": [issue.as_dict() for issue in findings],
+        })
+        if args.format == "text":
+            for issue in errors + findings:
+                label = "error" if issue.severity is Severity.ERROR else issue.severity.value.replace("_", " ")
+                where = issue.location or "(document)"
+                print(f"{path}: {where}: {label}: {issue.message}")
+            if not errors and not findings:
+                print(f"{path}: valid")
+    if args.format == "json":
+        json.dump({"valid": not failed, "files": results}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return 1 if failed else 0

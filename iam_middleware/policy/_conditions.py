@@ -1,0 +1,411 @@
+"""The Condition element: every IAM operator, ``IfExists``, ``ForAllValues:``/``ForAnyValue:``, compiled once.
+
+Combination (IAM User Guide, Condition element): operators AND, keys AND, a key's values OR; negated operators
+(``StringNotEquals``, ``NotIpAddress``, ...) are NOR over the values. A missing key makes every operator false except
+negated ones, ``...IfExists`` and ``Null``. ``ForAllValues`` is true for a missing or empty key, ``ForAnyValue`` false.
+An unqualified operator over a multivalued request value is true when any request value matches (for a negated
+operator: when none matches), the reading IAM's simulator gives.
+
+Request values are typed by the operator that reads them: the JSON ``true`` and the string ``"true"`` are the same
+value to ``Bool``, and ``3600`` and ``"3600"`` the same to ``Numeric*``. A request value that does not parse for the
+operator matches nothing (so a negated operator holds for it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ._issues import PolicyIssue
+from ._match import Matcher, compile_arn, compile_plain
+from ._variables import Literal, Template, TemplateError, Variable, parse_template, substitute
+
+__all__ = ["ConditionEntry", "OPERATORS", "compile_conditions", "split_operator"]
+
+Elem = Callable[[str], bool]
+# (family, negated): family decides how values parse and compare.
+OPERATORS: dict[str, tuple[str, bool]] = {
+    "StringEquals": ("string", False),
+    "StringNotEquals": ("string", True),
+    "StringEqualsIgnoreCase": ("string_ci", False),
+    "StringNotEqualsIgnoreCase": ("string_ci", True),
+    "StringLike": ("string_like", False),
+    "StringNotLike": ("string_like", True),
+    "NumericEquals": ("numeric_eq", False),
+    "NumericNotEquals": ("numeric_eq", True),
+    "NumericLessThan": ("numeric_lt", False),
+    "NumericLessThanEquals": ("numeric_le", False),
+    "NumericGreaterThan": ("numeric_gt", False),
+    "NumericGreaterThanEquals": ("numeric_ge", False),
+    "DateEquals": ("date_eq", False),
+    "DateNotEquals": ("date_eq", True),
+    "DateLessThan": ("date_lt", False),
+    "DateLessThanEquals": ("date_le", False),
+    "DateGreaterThan": ("date_gt", False),
+    "DateGreaterThanEquals": ("date_ge", False),
+    "Bool": ("bool", False),
+    "BinaryEquals": ("binary", False),
+    "IpAddress": ("ip", False),
+    "NotIpAddress": ("ip", True),
+    "ArnEquals": ("arn", False),
+    "ArnLike": ("arn", False),
+    "ArnNotEquals": ("arn", True),
+    "ArnNotLike": ("arn", True),
+    "Null": ("null", False),
+}
+_VARIABLE_FAMILIES = {"string", "string_ci", "string_like", "arn"}
+_QUALIFIERS = {"ForAllValues": "all", "ForAnyValue": "any"}
+#: Global keys that are multivalued (ArrayOf... in the reference); the linter uses these.
+MULTIVALUED_KEYS = frozenset(
+    {"aws:tagkeys", "aws:calledvia", "aws:principalorgpaths", "aws:principalservicenameslist", "aws:principaltagkeys"}
+)
+
+
+def split_operator(name: str) -> tuple[str | None, str, bool] | None:
+    """``ForAnyValue:StringLikeIfExists`` -> ("any", "StringLike", True); None if not an operator."""
+    qualifier = None
+    base = name
+    if ":" in name:
+        prefix, _, base = name.partition(":")
+        if prefix not in _QUALIFIERS:
+            return None
+        qualifier = _QUALIFIERS[prefix]
+    if_exists = False
+    if base.endswith("IfExists") and base != "IfExists":
+        base, if_exists = base[: -len("IfExists")], True
+    if base not in OPERATORS:
+        return None
+    return qualifier, base, if_exists
+
+
+def _text(value: Any) -> str:
+    """Type a JSON scalar the way IAM compares it: true -> "true", 3600 -> "3600"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def parse_number(text: str) -> Decimal | None:
+    try:
+        number = Decimal(text.strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+_EPOCH = re.compile(r"-?\d+(\.\d+)?")
+
+
+def parse_date(text: str) -> float | None:
+    """W3C ISO 8601 (date, or date and time with an offset or Z) or epoch seconds, as epoch seconds."""
+    text = text.strip()
+    if _EPOCH.fullmatch(text):
+        try:
+            value = float(text)
+        except OverflowError:
+            return None
+        return value if math.isfinite(value) and abs(value) < 2**63 else None
+    if len(text) < 10 or not text[:4].isdigit():
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def _parse_binary(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+_NUMERIC_CMP: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda r, p: bool(r == p),
+    "lt": lambda r, p: bool(r < p),
+    "le": lambda r, p: bool(r <= p),
+    "gt": lambda r, p: bool(r > p),
+    "ge": lambda r, p: bool(r >= p),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionEntry:
+    """One ``operator -> key -> values`` test. ``test(context, missing)`` is the compiled check."""
+
+    operator: str
+    key: str  # lower-cased
+    key_name: str
+    values: tuple[str, ...]
+    test: Callable[[Mapping[str, Any], set[str] | None], bool]
+    variable_keys: frozenset[str]  # lower-cased keys of the policy variables in the values
+
+
+def _elem_for(family: str, values: Sequence[str], templates: Sequence[Template] | None) -> Callable[..., bool] | None:
+    """Build ``positive(request_value_text, context, missing) -> bool`` for one family, or None if a value is bad."""
+    if templates is not None:
+        return _templated_elem(family, templates)
+    if family == "string":
+        allowed = frozenset(values)
+        return lambda r, ctx, missing: r in allowed
+    if family == "string_ci":
+        allowed_ci = frozenset(v.lower() for v in values)
+        return lambda r, ctx, missing: r.lower() in allowed_ci
+    if family == "string_like":
+        like = [compile_plain([v]) for v in values]
+        return lambda r, ctx, missing: any(m(r) for m in like)
+    if family == "arn":
+        arns = [compile_arn([v]) for v in values]
+        return lambda r, ctx, missing: any(m(r) for m in arns)
+    if family.startswith("numeric_"):
+        numbers = [parse_number(v) for v in values]
+        if any(n is None for n in numbers):
+            return None
+        cmp = _NUMERIC_CMP[family.split("_")[1]]
+
+        def numeric(r: str, ctx: Any, missing: Any) -> bool:
+            value = parse_number(r)
+            return value is not None and any(cmp(value, n) for n in numbers)
+
+        return numeric
+    if family.startswith("date_"):
+        dates = [parse_date(v) for v in values]
+        if any(d is None for d in dates):
+            return None
+        dcmp = _NUMERIC_CMP[family.split("_")[1]]
+
+        def date(r: str, ctx: Any, missing: Any) -> bool:
+            value = parse_date(r)
+            return value is not None and any(dcmp(value, d) for d in dates)
+
+        return date
+    if family == "bool":
+        lowered = [v.lower() for v in values]
+        if any(v not in ("true", "false") for v in lowered):
+            return None
+        truth = frozenset(lowered)
+        return lambda r, ctx, missing: r.strip().lower() in truth
+    if family == "binary":
+        blobs = [_parse_binary(v) for v in values]
+        if any(b is None for b in blobs):
+            return None
+        return lambda r, ctx, missing: _parse_binary(r) in blobs
+    if family == "ip":
+        networks = [_parse_network(v) for v in values]
+        if any(n is None for n in networks):
+            return None
+
+        def ip(r: str, ctx: Any, missing: Any) -> bool:
+            address = parse_ip(r)
+            return address is not None and any(address in n for n in networks if n is not None)
+
+        return ip
+    raise AssertionError(family)  # pragma: no cover - OPERATORS and this function are kept in step
+
+
+def _templated_elem(family: str, templates: Sequence[Template]) -> Callable[..., bool]:
+    """String and ARN values with policy variables: substitute per request; a substituted value is literal."""
+
+    def positive(r: str, ctx: Mapping[str, Any], missing: set[str] | None) -> bool:
+        for template in templates:
+            parts = substitute(template, ctx, missing)
+            if parts is None:
+                continue  # an unresolved variable: this policy value matches nothing
+            if family == "string":
+                if r == _join(parts):
+                    return True
+            elif family == "string_ci":
+                if r.lower() == _join(parts).lower():
+                    return True
+            elif family == "string_like":
+                if _cached_plain(parts)(r):
+                    return True
+            elif _cached_arn(parts)(r):
+                return True
+        return False
+
+    return positive
+
+
+def _join(parts: tuple[Any, ...]) -> str:
+    return "".join(p.text if isinstance(p, Literal) else p for p in parts)
+
+
+_MATCHER_CACHE: dict[tuple[str, tuple[Any, ...]], Matcher] = {}
+
+
+def _cached_plain(parts: tuple[Any, ...]) -> Matcher:
+    return _cached("plain", parts, compile_plain)
+
+
+def _cached_arn(parts: tuple[Any, ...]) -> Matcher:
+    return _cached("arn", parts, compile_arn)
+
+
+def _cached(kind: str, parts: tuple[Any, ...], build: Callable[[Sequence[Any]], Matcher]) -> Matcher:
+    key = (kind, parts)
+    matcher = _MATCHER_CACHE.get(key)
+    if matcher is None:
+        if len(_MATCHER_CACHE) > 4096:
+            _MATCHER_CACHE.clear()  # substituted values come from requests: keep the cache bounded
+        matcher = _MATCHER_CACHE[key] = build(parts)
+    return matcher
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, (list, tuple)) and len(value) == 0)
+
+
+def _build_test(
+    qualifier: str | None, family: str, negated: bool, if_exists: bool, key: str, key_name: str, positive: Any
+) -> Callable[[Mapping[str, Any], set[str] | None], bool]:
+    def test(ctx: Mapping[str, Any], missing: set[str] | None) -> bool:
+        value = ctx.get(key)
+        if _is_missing(value):
+            if missing is not None and not if_exists:
+                missing.add(key_name)
+            if qualifier == "all":
+                return True
+            if qualifier == "any":
+                return if_exists
+            return if_exists or negated
+        many = isinstance(value, (list, tuple))
+        items = [_text(v) for v in value] if many else [_text(value)]
+        if negated:
+            results = (not positive(r, ctx, missing) for r in items)
+        else:
+            results = (positive(r, ctx, missing) for r in items)
+        if qualifier == "all":
+            return all(results)
+        if qualifier == "any":
+            return any(results)
+        # Unqualified over a list: any request value matches; negated: none does (all fail the positive test).
+        return all(results) if negated else any(results)
+
+    return test
+
+
+def _null_test(qualifier: str | None, key: str, expect_missing: frozenset[bool]) -> Callable[..., bool]:
+    if qualifier == "all":
+        return lambda ctx, missing: True
+    if qualifier == "any":
+        return lambda ctx, missing: False
+    return lambda ctx, missing: _is_missing(ctx.get(key)) in expect_missing
+
+
+def compile_conditions(
+    block: Any, location: str, *, variables: bool, issues: list[PolicyIssue]
+) -> tuple[ConditionEntry, ...]:
+    """Validate and compile a Condition element; errors go to ``issues`` (the caller rejects the document)."""
+    if not isinstance(block, Mapping):
+        issues.append(PolicyIssue(location, "Syntax errors in policy. Condition must be an object"))
+        return ()
+    entries: list[ConditionEntry] = []
+    for op_name, key_map in block.items():
+        where = f"{location}.{op_name}"
+        if not isinstance(key_map, Mapping):
+            issues.append(
+                PolicyIssue(where, f"Syntax errors in policy. The value of operator {op_name} must be an object")
+            )
+            continue
+        parsed = split_operator(op_name) if isinstance(op_name, str) else None
+        if parsed is None:
+            if key_map:
+                issues.append(PolicyIssue(where, f"Syntax errors in policy. Unknown condition operator {op_name!r}"))
+            continue
+        qualifier, base, if_exists = parsed
+        family, negated = OPERATORS[base]
+        if base == "Null" and if_exists:
+            issues.append(PolicyIssue(where, "Null with IfExists: the Null operator cannot take the IfExists suffix"))
+            continue
+        for key_name, raw in key_map.items():
+            entry = _compile_entry(
+                op_name, qualifier, base, family, negated, if_exists, key_name, raw, f'{where}."{key_name}"',
+                variables, issues,
+            )
+            if entry is not None:
+                entries.append(entry)
+    return tuple(entries)
+
+
+def _compile_entry(
+    op_name: str,
+    qualifier: str | None,
+    base: str,
+    family: str,
+    negated: bool,
+    if_exists: bool,
+    key_name: Any,
+    raw: Any,
+    where: str,
+    variables: bool,
+    issues: list[PolicyIssue],
+) -> ConditionEntry | None:
+    if not isinstance(key_name, str) or not key_name:
+        issues.append(PolicyIssue(where, "Syntax errors in policy. A condition key must be a non-empty string"))
+        return None
+    raw_values = raw if isinstance(raw, list) else [raw]
+    if any(isinstance(v, (dict, list)) or v is None for v in raw_values):
+        issues.append(
+            PolicyIssue(where, "Syntax errors in policy. Condition values must be strings, numbers or booleans")
+        )
+        return None
+    values = tuple(_text(v) for v in raw_values)
+    key = key_name.lower()
+    if family == "null":
+        truth = {v.lower() for v in values}
+        if not truth <= {"true", "false"}:
+            issues.append(PolicyIssue(where, f"Null takes \"true\" or \"false\", got {list(values)!r}", code="type"))
+            return None
+        expect = frozenset(t == "true" for t in truth)
+        test = _null_test(qualifier, key, expect)
+        return ConditionEntry(op_name, key, key_name, values, test, frozenset())
+    templates: list[Template] | None = None
+    if variables and any("${" in v for v in values):
+        if family not in _VARIABLE_FAMILIES:
+            issues.append(
+                PolicyIssue(where, f"Invalid variable for operator: policy variables cannot be used with {base}")
+            )
+            return None
+        try:
+            templates = [parse_template(v) for v in values]
+        except TemplateError as exc:
+            issues.append(PolicyIssue(where, str(exc), code="variable"))
+            return None
+    positive = _elem_for(family, values, templates)
+    if positive is None:
+        issues.append(PolicyIssue(where, f"{base} cannot parse the value(s) {list(values)!r}", code="type"))
+        return None
+    test = _build_test(qualifier, family, negated, if_exists, key, key_name, positive)
+    variable_keys = frozenset(p.key for t in templates or () for p in t if isinstance(p, Variable))
+    return ConditionEntry(op_name, key, key_name, values, test, variable_keys)

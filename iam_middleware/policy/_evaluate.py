@@ -1,0 +1,239 @@
+"""AWS's policy evaluation logic, as a pure function of its inputs.
+
+Order (IAM User Guide, Policy evaluation logic): an explicit deny in any layer wins; then guardrails (the role of
+SCPs) must allow; then, in one account, a resource-based grant or the identity path (identity policies, limited by
+the permissions boundary and the session policy) allows, with AWS's principal-type rules for resource-based grants;
+across accounts both the principal's side and the resource policy must allow. Errors close: any exception while
+evaluating becomes a deny that names the failure.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from ._decision import Decision, DecisionKind, MatchedStatement
+from ._model import Effect
+from ._policyset import Entry, PolicySet
+
+__all__ = ["Caller", "CallerKind", "evaluate"]
+
+
+class CallerKind(enum.StrEnum):
+    USER = "user"
+    ROLE_SESSION = "role-session"
+    FEDERATED_USER = "federated-user"
+    ROOT = "root"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asks, as the evaluator needs it: the ARN, the account, and every form a Principal element may name."""
+
+    arn: str
+    account: str
+    kind: CallerKind
+    #: identifier -> kind of grant (``"arn:...:user/bob"`` -> ``user``, ``"111122223333"`` -> ``account``, ...)
+    identifiers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def from_arn(cls, arn: str, *, extra: Mapping[str, str] | None = None) -> Caller:
+        """Derive the caller's kind, account and Principal-element forms from an IAM- or STS-style ARN."""
+        parts = arn.split(":", 5)
+        if len(parts) != 6 or parts[0] != "arn":
+            return cls(arn, "", CallerKind.OTHER, MappingProxyType({arn: "session", **(extra or {})}))
+        _, partition, service, _, account, resource = parts
+        ids: dict[str, str] = {}
+        root = f"arn:{partition}:iam::{account}:root"
+        kind = CallerKind.OTHER
+        if service == "iam" and resource.startswith("user/"):
+            kind = CallerKind.USER
+            ids[arn] = "user"
+        elif service == "sts" and resource.startswith("assumed-role/"):
+            kind = CallerKind.ROLE_SESSION
+            role_name = resource.split("/")[1] if resource.count("/") >= 2 else resource[len("assumed-role/"):]
+            ids[arn] = "session"
+            ids[f"arn:{partition}:iam::{account}:role/{role_name}"] = "role"
+        elif service == "iam" and resource.startswith("role/"):
+            kind = CallerKind.ROLE_SESSION
+            ids[arn] = "role"
+        elif service == "sts" and resource.startswith("federated-user/"):
+            kind = CallerKind.FEDERATED_USER
+            ids[arn] = "federated"
+        elif service == "iam" and resource == "root":
+            kind = CallerKind.ROOT
+            ids[arn] = "user"
+        else:
+            ids[arn] = "session"
+        if account:
+            ids.setdefault(root, "account")
+            ids.setdefault(account, "account")
+        if extra:
+            ids.update(extra)
+        return cls(arn, account, kind, MappingProxyType(ids))
+
+
+def _applicable(
+    policy_set: PolicySet | None,
+    action_lower: str,
+    resource: str,
+    context: Mapping[str, Any],
+    missing: set[str],
+    caller: Caller | None = None,
+) -> tuple[list[Entry], list[Entry], list[str]]:
+    """(matching Allow statements, matching Deny statements, principal grant kinds of the allows)."""
+    allows: list[Entry] = []
+    denies: list[Entry] = []
+    grants: list[str] = []
+    if policy_set is None:
+        return allows, denies, grants
+    for entry in policy_set.candidates(action_lower):
+        statement = entry[2]
+        grant = "any"
+        if caller is not None and statement.principal is not None:
+            found = statement.principal_grant(caller.identifiers)
+            if found is None:
+                continue
+            grant = found
+        if not statement.matches_resource(resource, context, missing):
+            continue
+        if not statement.matches_conditions(context, missing):
+            continue
+        if statement.effect is Effect.DENY:
+            denies.append(entry)
+        else:
+            allows.append(entry)
+            grants.append(grant)
+    return allows, denies, grants
+
+
+def _matched(layer: str, entries: list[Entry]) -> list[MatchedStatement]:
+    return [MatchedStatement(p.id, layer, s.index, s.sid, s.effect.value) for _, p, s in entries]
+
+
+def evaluate(
+    caller: Caller,
+    action: str,
+    resource: str,
+    context: Mapping[str, Any],
+    *,
+    identity: PolicySet | None = None,
+    boundary: PolicySet | None = None,
+    session: PolicySet | None = None,
+    resource_policy: PolicySet | None = None,
+    resource_account: str | None = None,
+    guardrails: PolicySet | None = None,
+    context_is_lower: bool = False,
+) -> Decision:
+    """Decide one request. ``context`` keys are matched case-insensitively; pass lower-cased keys and
+    ``context_is_lower=True`` to skip the copy. ``session`` is None when the caller has no session policy."""
+    try:
+        ctx = context if context_is_lower else {str(k).lower(): v for k, v in context.items()}
+        return _evaluate(caller, action, resource, ctx, identity, boundary, session, resource_policy,
+                         resource_account, guardrails)
+    except Exception as exc:  # noqa: BLE001 - evaluation errors close (IAM: "generates an exception and closes")
+        return Decision(
+            DecisionKind.IMPLICITLY_DENIED, caller.arn, action, resource, denied_by="error",
+            error=f"{type(exc).__name__}: {exc}",
+        )
+
+
+def _evaluate(
+    caller: Caller,
+    action: str,
+    resource: str,
+    ctx: Mapping[str, Any],
+    identity: PolicySet | None,
+    boundary: PolicySet | None,
+    session: PolicySet | None,
+    resource_policy: PolicySet | None,
+    resource_account: str | None,
+    guardrails: PolicySet | None,
+) -> Decision:
+    action_lower = action.lower()
+    missing: set[str] = set()
+    g_allow, g_deny, _ = _applicable(guardrails, action_lower, resource, ctx, missing)
+    r_allow, r_deny, r_grants = _applicable(resource_policy, action_lower, resource, ctx, missing, caller)
+    i_allow, i_deny, _ = _applicable(identity, action_lower, resource, ctx, missing)
+    b_allow, b_deny, _ = _applicable(boundary, action_lower, resource, ctx, missing)
+    s_allow, s_deny, _ = _applicable(session, action_lower, resource, ctx, missing)
+
+    def decide(kind: DecisionKind, matched: list[MatchedStatement], denied_by: str | None,
+               layers: list[tuple[str, bool | None]]) -> Decision:
+        return Decision(kind, caller.arn, action, resource, tuple(matched), denied_by, tuple(layers),
+                        tuple(sorted(missing)))
+
+    # 1. Explicit deny anywhere wins. The first layer in AWS's order names the message.
+    for layer, denies in (("guardrail", g_deny), ("resource", r_deny), ("identity", i_deny),
+                          ("boundary", b_deny), ("session", s_deny)):
+        if denies:
+            matched = _matched("guardrail", g_deny) + _matched("resource", r_deny) + _matched("identity", i_deny) \
+                + _matched("boundary", b_deny) + _matched("session", s_deny)
+            return decide(DecisionKind.EXPLICITLY_DENIED, matched, layer, [])
+
+    layers: list[tuple[str, bool | None]] = []
+    # 2. Guardrails (SCP role): when present, something in them must allow.
+    if guardrails:
+        layers.append(("guardrail", bool(g_allow)))
+        if not g_allow:
+            return decide(DecisionKind.IMPLICITLY_DENIED, [], "guardrail", layers)
+
+    boundary_ok = not boundary or bool(b_allow)
+    if caller.kind is CallerKind.FEDERATED_USER:
+        session_ok = bool(session) and bool(s_allow)  # federated sessions need a session policy to have any permission
+    else:
+        session_ok = not session or bool(s_allow)
+    identity_ok = bool(i_allow) or caller.kind is CallerKind.ROOT
+    if boundary:
+        layers.append(("boundary", bool(b_allow)))
+    if session is not None or caller.kind is CallerKind.FEDERATED_USER:
+        layers.append(("session", session_ok))
+    layers.append(("identity", identity_ok))
+    if resource_policy is not None:
+        layers.append(("resource", bool(r_allow)))
+
+    via_identity = identity_ok and boundary_ok and session_ok
+    cross_account = resource_account is not None and caller.account != "" and resource_account != caller.account
+    grant_matched = _matched("resource", r_allow)
+
+    if cross_account:
+        # Both sides must allow: the principal's account (identity path) and the resource's (resource policy).
+        if caller.kind is CallerKind.ROOT:
+            identity_ok = bool(i_allow)
+            via_identity = identity_ok
+        if not r_allow:
+            denied_by = "resource" if via_identity else _first_failing(identity_ok, boundary_ok, session_ok)
+            return decide(DecisionKind.IMPLICITLY_DENIED, [], denied_by, layers)
+        if not via_identity:
+            return decide(DecisionKind.IMPLICITLY_DENIED, [], _first_failing(identity_ok, boundary_ok, session_ok),
+                          layers)
+        matched = _matched("guardrail", g_allow) + _matched("identity", i_allow) + grant_matched
+        return decide(DecisionKind.ALLOWED, matched, None, layers)
+
+    # Same account: a resource-based grant, by how it names the caller, or the identity path.
+    direct = [
+        entry for entry, grant in zip(r_allow, r_grants, strict=True)
+        if grant in ("any", "user", "session", "federated")
+        or (grant == "role" and boundary_ok and session_ok)
+    ]
+    if direct:
+        return decide(DecisionKind.ALLOWED, _matched("guardrail", g_allow) + _matched("resource", direct), None, layers)
+    if via_identity:
+        matched = _matched("guardrail", g_allow) + _matched("identity", i_allow) + _matched("boundary", b_allow) \
+            + _matched("session", s_allow)
+        return decide(DecisionKind.ALLOWED, matched, None, layers)
+    return decide(DecisionKind.IMPLICITLY_DENIED, [], _first_failing(identity_ok, boundary_ok, session_ok), layers)
+
+
+def _first_failing(identity_ok: bool, boundary_ok: bool, session_ok: bool) -> str:
+    if not identity_ok:
+        return "identity"
+    if not boundary_ok:
+        return "boundary"
+    if not session_ok:
+        return "session"
+    return "resource"

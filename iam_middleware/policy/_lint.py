@@ -1,0 +1,166 @@
+"""Findings beyond hard errors, in the spirit of IAM Access Analyzer's ValidatePolicy.
+
+Each finding is a ``PolicyIssue`` with a severity below ERROR; a document with findings is still valid.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ._conditions import MULTIVALUED_KEYS, split_operator
+from ._issues import PolicyIssue, Severity
+from ._match import compile_plain
+from ._model import Effect, Policy, Statement
+
+__all__ = ["lint_policy"]
+
+_LIKE_FAMILIES = {"StringLike", "StringNotLike", "ArnLike", "ArnNotLike", "ArnEquals", "ArnNotEquals"}
+_SIZE_QUOTA = 6144
+
+
+def _where(policy: Policy, statement: Statement) -> str:
+    listed = isinstance(policy.document.get("Statement"), list)
+    return f"Statement[{statement.index}]" if listed else "Statement"
+
+
+def lint_policy(policy: Policy) -> list[PolicyIssue]:
+    """Warnings and suggestions for a valid policy (overly broad grants, likely mistakes, redundancy)."""
+    found: list[PolicyIssue] = []
+    doc = policy.document
+    if policy.version is None:
+        found.append(PolicyIssue("Version", "Missing version: without \"Version\": \"2012-10-17\" policy variables are "
+                                 "literal text", Severity.WARNING, "missing-version"))
+    elif policy.version == "2008-10-17":
+        found.append(PolicyIssue("Version", "Version 2008-10-17 is outdated: policy variables are literal text",
+                                 Severity.WARNING, "old-version"))
+    if "Id" in doc and policy.kind.value in ("identity", "boundary", "session", "guardrail"):
+        found.append(PolicyIssue("Id", "Id is meant for resource-based policies; IAM ignores it here",
+                                 Severity.SUGGESTION, "id-in-identity-policy"))
+    size = sum(1 for ch in _compact(doc) if not ch.isspace())
+    if size > _SIZE_QUOTA and policy.kind.value != "resource":
+        found.append(PolicyIssue("", f"Policy size exceeds quota: {size} characters (IAM's managed-policy quota is "
+                                 f"{_SIZE_QUOTA})", Severity.SUGGESTION, "size"))
+    for statement in policy.statements:
+        where = _where(policy, statement)
+        found.extend(_statement_findings(policy, statement, where))
+    found.extend(_redundancy(policy))
+    return found
+
+
+def _compact(doc: Mapping[str, Any]) -> str:
+    return json.dumps(dict(doc), separators=(",", ":"), default=str)
+
+
+def _statement_findings(policy: Policy, statement: Statement, where: str) -> list[PolicyIssue]:
+    found: list[PolicyIssue] = []
+    raw = statement.raw
+    allow = statement.effect is Effect.ALLOW
+    if statement.sid is not None and not statement.sid.isalnum():
+        found.append(PolicyIssue(f"{where}.Sid", "IAM accepts only A-Z, a-z and 0-9 in the Sid of identity policies",
+                                 Severity.WARNING, "sid-characters"))
+    if allow and statement.not_resource:
+        found.append(PolicyIssue(f"{where}.NotResource", "Allow with NotResource grants every resource not listed, "
+                                 "including ones created later", Severity.SECURITY_WARNING, "allow-with-not-resource"))
+    if allow and statement.not_action:
+        found.append(PolicyIssue(f"{where}.NotAction", "Allow with NotAction grants every action not listed, "
+                                 "including ones added later", Severity.SECURITY_WARNING, "allow-with-not-action"))
+    if allow and statement.not_principal:
+        found.append(PolicyIssue(f"{where}.NotPrincipal", "Allow with NotPrincipal grants everyone else",
+                                 Severity.SECURITY_WARNING, "allow-with-not-principal"))
+    passes_role = any(a.lower() == "iam:passrole" for a in statement.actions) and not statement.not_action
+    if allow and passes_role and any(r.text == "*" for r in statement.resources or ()):
+        found.append(PolicyIssue(where, "Pass role with star in resource: iam:PassRole on \"*\" lets the "
+                                 "principal pass any role", Severity.SECURITY_WARNING, "passrole-star"))
+    if policy.version != "2012-10-17" and "${" in _compact(dict(raw)):
+        found.append(PolicyIssue(where, "Variable unsupported in version: ${...} is literal text without "
+                                 "\"Version\": \"2012-10-17\"", Severity.WARNING, "variable-version"))
+    condition = raw.get("Condition")
+    if isinstance(condition, Mapping):
+        found.extend(_condition_findings(condition, f"{where}.Condition", allow))
+    return found
+
+
+def _condition_findings(condition: Mapping[str, Any], where: str, allow: bool) -> list[PolicyIssue]:
+    found: list[PolicyIssue] = []
+    for op_name, key_map in condition.items():
+        parsed = split_operator(op_name)
+        if parsed is None or not isinstance(key_map, Mapping):
+            continue
+        qualifier, base, _ = parsed
+        seen: dict[str, str] = {}
+        for key_name, raw in key_map.items():
+            at = f'{where}.{op_name}."{key_name}"'
+            lowered = key_name.lower()
+            if lowered in seen and seen[lowered] != key_name:
+                found.append(PolicyIssue(at, f"Condition keys {seen[lowered]!r} and {key_name!r} differ only in case; "
+                                         "keys are case-insensitive", Severity.WARNING, "duplicate-key-case"))
+            seen[lowered] = key_name
+            values = raw if isinstance(raw, list) else [raw]
+            multivalued = lowered in MULTIVALUED_KEYS
+            single_global = lowered.startswith("aws:") and not multivalued
+            if qualifier is not None and single_global:
+                found.append(PolicyIssue(at, f"{op_name.split(':')[0]} with single-valued key {key_name}: a set "
+                                         "qualifier on a single-valued key can be overly permissive",
+                                         Severity.SECURITY_WARNING if qualifier == "all" else Severity.WARNING,
+                                         "qualifier-single-valued"))
+            if qualifier is None and multivalued and base != "Null":
+                found.append(PolicyIssue(at, f"Missing qualifier: {key_name} is multivalued; use ForAllValues: or "
+                                         "ForAnyValue:", Severity.WARNING, "missing-qualifier"))
+            if qualifier == "all" and allow and base != "Null":
+                found.append(PolicyIssue(at, "ForAllValues with Allow is true when the key is missing; pair it with "
+                                         "a Null check", Severity.WARNING, "forallvalues-allow"))
+            if base == "Null" and qualifier is not None:
+                found.append(PolicyIssue(at, "Null with qualifier: the result is constant", Severity.WARNING,
+                                         "null-qualifier"))
+            if base.startswith("String") and base not in _LIKE_FAMILIES and "Like" not in base:
+                if any(isinstance(v, str) and _has_wildcard(v) for v in values):
+                    found.append(PolicyIssue(at, f"Wildcard without like operator: {base} compares '*' and '?' "
+                                             "literally; use StringLike", Severity.WARNING, "wildcard-no-like"))
+            if base == "Bool" and len(values) > 1:
+                found.append(PolicyIssue(at, "Bool with several values: use one \"true\" or \"false\"",
+                                         Severity.WARNING, "multiple-bool"))
+    return found
+
+
+def _has_wildcard(value: str) -> bool:
+    stripped = value.replace("${*}", "").replace("${?}", "")
+    return "*" in stripped or "?" in stripped
+
+
+def _star_only_covers(general: str, specific: str) -> bool:
+    """True if every action matched by pattern ``specific`` is matched by ``general`` (``*``-only patterns)."""
+    if "?" in general:
+        return general == specific
+    return compile_plain([general.lower()])(specific.lower())
+
+
+def _redundancy(policy: Policy) -> list[PolicyIssue]:
+    found: list[PolicyIssue] = []
+    statements = policy.statements
+    for i, a in enumerate(statements):
+        for b in statements[i + 1 :]:
+            if dict(a.raw, Sid=None) == dict(b.raw, Sid=None):
+                found.append(PolicyIssue(_where(policy, b), f"Redundant statement: same as {a.label}",
+                                         Severity.SUGGESTION, "redundant-statement"))
+                continue
+            for general, specific in ((a, b), (b, a)):
+                if _shadows(general, specific):
+                    found.append(PolicyIssue(_where(policy, specific), f"{specific.label} is shadowed by "
+                                             f"{general.label}, which grants or denies all of it unconditionally",
+                                             Severity.SUGGESTION, "shadowed-statement"))
+                    break
+    return found
+
+
+def _shadows(general: Statement, specific: Statement) -> bool:
+    if general.effect is not specific.effect or general.conditions or general.not_action or specific.not_action:
+        return False
+    if general.not_resource or specific.not_resource or general.principal is not None:
+        return False
+    if not all(any(_star_only_covers(g, s) for g in general.actions) for s in specific.actions):
+        return False
+    g_res = [r.text for r in general.resources or ()]
+    s_res = [r.text for r in specific.resources or ()]
+    return "*" in g_res or (bool(s_res) and all(r in g_res for r in s_res))

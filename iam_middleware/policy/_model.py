@@ -1,0 +1,156 @@
+"""Immutable, compiled policy objects. Built only by ``parse_policy``; evaluation never re-reads the JSON."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._conditions import ConditionEntry
+from ._match import Matcher, compile_resource
+from ._variables import Template, substitute
+
+__all__ = ["Effect", "Policy", "PolicyKind", "PrincipalSpec", "ResourcePattern", "Statement"]
+
+
+class Effect(enum.StrEnum):
+    ALLOW = "Allow"
+    DENY = "Deny"
+
+
+class PolicyKind(enum.StrEnum):
+    """What a document is for; each kind allows different elements."""
+
+    IDENTITY = "identity"
+    RESOURCE = "resource"
+    TRUST = "trust"
+    BOUNDARY = "boundary"
+    SESSION = "session"
+    GUARDRAIL = "guardrail"
+
+    @property
+    def has_principal(self) -> bool:
+        return self in (PolicyKind.RESOURCE, PolicyKind.TRUST)
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalSpec:
+    """A Principal/NotPrincipal element: ``"*"``, or principal type -> identifiers (``AWS``, ``Service``, ...)."""
+
+    everyone: bool
+    values: Mapping[str, tuple[str, ...]]
+
+    def match(self, identifiers: Mapping[str, str]) -> str | None:
+        """The kind of the first identifier named (``user``, ``role``, ``session``, ``account``, ...), or None.
+
+        ``identifiers`` maps each form of the caller (``"arn:...:user/bob"``, ``"111122223333"``, ``"Service:x"``)
+        to the kind of grant it is.
+        """
+        if self.everyone:
+            return "any"
+        best: str | None = None
+        for principal_type, names in self.values.items():
+            for name in names:
+                if name == "*" and principal_type == "AWS":
+                    return "any"
+                kind = identifiers.get(name) if principal_type == "AWS" else identifiers.get(f"{principal_type}:{name}")
+                if kind is not None and (best is None or _RANK[kind] < _RANK[best]):
+                    best = kind
+        return best
+
+
+_RANK = {"any": 0, "session": 1, "user": 2, "federated": 3, "role": 4, "service": 5, "web": 6, "account": 7}
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcePattern:
+    """One Resource entry: a static matcher, or a template resolved per request (policy variables)."""
+
+    text: str
+    matcher: Matcher | None
+    template: Template | None
+
+    def match(self, resource: str, context: Mapping[str, Any], missing: set[str] | None) -> bool:
+        if self.matcher is not None:
+            return self.matcher(resource)
+        if self.template is None:
+            return False
+        parts = substitute(self.template, context, missing)
+        if parts is None:
+            return False  # an unresolved variable makes this entry match nothing
+        return _resource_matcher(parts)(resource)
+
+
+_RESOURCE_CACHE: dict[tuple[Any, ...], Matcher] = {}
+
+
+def _resource_matcher(parts: tuple[Any, ...]) -> Matcher:
+    matcher = _RESOURCE_CACHE.get(parts)
+    if matcher is None:
+        if len(_RESOURCE_CACHE) > 4096:
+            _RESOURCE_CACHE.clear()
+        matcher = _RESOURCE_CACHE[parts] = compile_resource(parts)
+    return matcher
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Statement:
+    """A compiled statement. ``index`` is its position in the policy; ``sid`` its Sid, if any."""
+
+    index: int
+    sid: str | None
+    effect: Effect
+    actions: tuple[str, ...]
+    not_action: bool
+    action_matchers: tuple[Matcher, ...]
+    resources: tuple[ResourcePattern, ...] | None  # None: no Resource element (resource-based and trust policies)
+    not_resource: bool
+    principal: PrincipalSpec | None
+    not_principal: bool
+    conditions: tuple[ConditionEntry, ...]
+    raw: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def label(self) -> str:
+        return self.sid if self.sid else f"Statement[{self.index}]"
+
+    def matches_action(self, action_lower: str) -> bool:
+        hit = any(m(action_lower) for m in self.action_matchers)
+        return not hit if self.not_action else hit
+
+    def matches_resource(self, resource: str, context: Mapping[str, Any], missing: set[str] | None) -> bool:
+        if self.resources is None:
+            return True
+        hit = any(p.match(resource, context, missing) for p in self.resources)
+        return not hit if self.not_resource else hit
+
+    def matches_conditions(self, context: Mapping[str, Any], missing: set[str] | None) -> bool:
+        for entry in self.conditions:
+            if not entry.test(context, missing):
+                return False
+        return True
+
+    def principal_grant(self, identifiers: Mapping[str, str]) -> str | None:
+        """For resource-based statements: how the caller is named (None: the statement is not for it)."""
+        if self.principal is None:
+            return "any"
+        kind = self.principal.match(identifiers)
+        if self.not_principal:
+            return None if kind is not None else "any"
+        return kind
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Policy:
+    """A validated, compiled policy document. ``id`` labels it in decisions (the ``Id`` element or a name)."""
+
+    id: str
+    kind: PolicyKind
+    version: str | None
+    statements: tuple[Statement, ...]
+    document: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def uses_variables(self) -> bool:
+        return self.version == "2012-10-17"

@@ -1,0 +1,351 @@
+"""Parse and validate a policy document into compiled ``Policy`` objects, naming every error and where it is.
+
+A document is accepted whole or rejected whole: ``PolicyValidationError.issues`` lists every error found, each
+with its location (``Statement[2].Condition.StringEquals."aws:SourceIp"``) and, where IAM has one, IAM's own
+``MalformedPolicyDocument`` message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from .._exceptions import PolicyValidationError
+from ._conditions import compile_conditions
+from ._issues import PolicyIssue
+from ._match import compile_action, compile_resource
+from ._model import Effect, Policy, PolicyKind, PrincipalSpec, ResourcePattern, Statement
+from ._variables import TemplateError, Variable, parse_template
+
+__all__ = ["load_json", "parse_policy"]
+
+VERSIONS = ("2012-10-17", "2008-10-17")
+_TOP_KEYS = {"Version", "Id", "Statement"}
+_STATEMENT_KEYS = {
+    "Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal", "Condition",
+}
+_VENDOR = re.compile(r"[A-Za-z0-9_.*?-]+")
+_AWS_PARTITIONS = {"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"}
+_IAM_PATH_PREFIXES = (
+    "user/", "federated-user/", "role/", "group/", "instance-profile/", "mfa/", "server-certificate/", "policy/",
+    "sms-mfa/", "saml-provider/", "oidc-provider/", "report/", "access-report/",
+)
+MAX_DOCUMENT_BYTES = 1 << 20
+MAX_DEPTH = 32
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def load_json(text: str | bytes) -> Any:
+    """Decode JSON, refusing duplicate member names (a parser differential) and oversized input."""
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise PolicyValidationError([PolicyIssue("", f"Policy document is larger than {MAX_DOCUMENT_BYTES} bytes")])
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        raise PolicyValidationError(
+            [PolicyIssue("", f"Syntax errors in policy. Duplicate member name {exc.args[0]!r}")]
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise PolicyValidationError([PolicyIssue("", f"Syntax errors in policy. Not valid JSON: {exc}")]) from None
+
+
+def _depth(value: Any, limit: int) -> bool:
+    """True if nesting stays within ``limit`` levels."""
+    if limit < 0:
+        return False
+    if isinstance(value, Mapping):
+        return all(_depth(v, limit - 1) for v in value.values())
+    if isinstance(value, list):
+        return all(_depth(v, limit - 1) for v in value)
+    return True
+
+
+def parse_policy(
+    document: str | bytes | Mapping[str, Any],
+    *,
+    kind: PolicyKind | str = PolicyKind.IDENTITY,
+    policy_id: str | None = None,
+) -> Policy:
+    """Validate and compile one policy document. Raises ``PolicyValidationError`` listing every error."""
+    kind = PolicyKind(kind)
+    doc = load_json(document) if isinstance(document, (str, bytes, bytearray)) else document
+    issues: list[PolicyIssue] = []
+    if not isinstance(doc, Mapping):
+        raise PolicyValidationError([PolicyIssue("", "Syntax errors in policy. The document must be a JSON object")])
+    if not _depth(doc, MAX_DEPTH):
+        raise PolicyValidationError(
+            [PolicyIssue("", f"Syntax errors in policy. Nested deeper than {MAX_DEPTH} levels")]
+        )
+    for key in doc:
+        if key not in _TOP_KEYS:
+            issues.append(PolicyIssue(str(key), f"Syntax errors in policy. Unknown element {key!r}"))
+    version = doc.get("Version")
+    if version is not None and version not in VERSIONS:
+        issues.append(PolicyIssue("Version", f"Syntax errors in policy. Version must be one of {', '.join(VERSIONS)}"))
+    doc_id = doc.get("Id")
+    if doc_id is not None and not isinstance(doc_id, str):
+        issues.append(PolicyIssue("Id", "Syntax errors in policy. Id must be a string"))
+    raw_statements = doc.get("Statement")
+    statements: list[Statement] = []
+    if raw_statements is None or raw_statements == []:
+        issues.append(PolicyIssue("Statement", "Syntax errors in policy. Statement is missing or empty"))
+    else:
+        listed = isinstance(raw_statements, list)
+        items = raw_statements if listed else [raw_statements]
+        variables = version == "2012-10-17"
+        sids: dict[str, int] = {}
+        for index, raw in enumerate(items):
+            where = f"Statement[{index}]" if listed else "Statement"
+            statement = _parse_statement(raw, index, where, kind, variables, issues)
+            if statement is None:
+                continue
+            if statement.sid is not None:
+                if statement.sid in sids:
+                    issues.append(
+                        PolicyIssue(f"{where}.Sid", "Statement IDs (SID) in a single policy must be unique.")
+                    )
+                sids[statement.sid] = index
+            statements.append(statement)
+    if issues:
+        raise PolicyValidationError(issues, source=policy_id)
+    label = policy_id or (doc_id if isinstance(doc_id, str) and doc_id else f"{kind.value}-policy")
+    return Policy(
+        id=label,
+        kind=kind,
+        version=version if isinstance(version, str) else None,
+        statements=tuple(statements),
+        document=MappingProxyType(dict(doc)),
+    )
+
+
+def _strings(value: Any, where: str, element: str, issues: list[PolicyIssue]) -> tuple[str, ...] | None:
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, str) for v in values):
+        issues.append(PolicyIssue(where, f"Syntax errors in policy. {element} must be a string or a list of strings"))
+        return None
+    return tuple(values)
+
+
+def _parse_statement(
+    raw: Any, index: int, where: str, kind: PolicyKind, variables: bool, issues: list[PolicyIssue]
+) -> Statement | None:
+    if not isinstance(raw, Mapping):
+        issues.append(PolicyIssue(where, "Syntax errors in policy. A statement must be an object"))
+        return None
+    before = len(issues)
+    for key in raw:
+        if key not in _STATEMENT_KEYS:
+            issues.append(PolicyIssue(f"{where}.{key}", f"Syntax errors in policy. Unknown element {key!r}"))
+    sid = raw.get("Sid")
+    if sid is not None and not isinstance(sid, str):
+        issues.append(PolicyIssue(f"{where}.Sid", "Syntax errors in policy. Sid must be a string"))
+    effect_raw = raw.get("Effect")
+    effect: Effect | None = None
+    if effect_raw in ("Allow", "Deny"):
+        effect = Effect(effect_raw)
+    elif isinstance(effect_raw, str) and effect_raw.lower() in ("allow", "deny"):
+        issues.append(
+            PolicyIssue(f"{where}.Effect", f'The policy failed legacy parsing: Effect must be "Allow" or "Deny" '
+                        f"(case-sensitive), got {effect_raw!r}")
+        )
+    else:
+        issues.append(PolicyIssue(f"{where}.Effect", 'Syntax errors in policy. Effect must be "Allow" or "Deny"'))
+
+    actions, not_action = _actions(raw, where, issues)
+    resources, not_resource = _resources(raw, where, kind, variables, issues)
+    principal, not_principal = _principal(raw, where, kind, issues)
+    conditions = ()
+    if "Condition" in raw:
+        conditions = compile_conditions(raw["Condition"], f"{where}.Condition", variables=variables, issues=issues)
+    if len(issues) > before or effect is None:
+        return None
+    return Statement(
+        index=index,
+        sid=sid if isinstance(sid, str) and sid else None,
+        effect=effect,
+        actions=actions,
+        not_action=not_action,
+        action_matchers=tuple(compile_action(a) for a in actions),
+        resources=resources,
+        not_resource=not_resource,
+        principal=principal,
+        not_principal=not_principal,
+        conditions=conditions,
+        raw=MappingProxyType(dict(raw)),
+    )
+
+
+def _actions(raw: Mapping[str, Any], where: str, issues: list[PolicyIssue]) -> tuple[tuple[str, ...], bool]:
+    if "Action" in raw and "NotAction" in raw:
+        issues.append(PolicyIssue(where, "Syntax errors in policy. A statement cannot have both Action and NotAction"))
+        return (), False
+    element = "NotAction" if "NotAction" in raw else "Action"
+    value = raw.get(element)
+    if value is None or value == []:
+        issues.append(PolicyIssue(f"{where}.{element}", "Policy statement must contain actions."))
+        return (), False
+    actions = _strings(value, f"{where}.{element}", element, issues)
+    if actions is None:
+        return (), False
+    for i, action in enumerate(actions):
+        at = f"{where}.{element}[{i}]" if isinstance(value, list) else f"{where}.{element}"
+        if action == "*":
+            continue
+        if "${" in action:
+            issues.append(PolicyIssue(at, "Variable unsupported in element: policy variables cannot be used in Action"))
+            continue
+        if ":" not in action:
+            issues.append(PolicyIssue(at, "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."))
+            continue
+        vendor, _, rest = action.partition(":")
+        if ":" in rest:
+            issues.append(PolicyIssue(at, "Actions/Condition can contain only one colon."))
+        elif not _VENDOR.fullmatch(vendor):
+            issues.append(PolicyIssue(at, f"Vendor {vendor} is not valid"))
+    return actions, element == "NotAction"
+
+
+def _resources(
+    raw: Mapping[str, Any], where: str, kind: PolicyKind, variables: bool, issues: list[PolicyIssue]
+) -> tuple[tuple[ResourcePattern, ...] | None, bool]:
+    if "Resource" in raw and "NotResource" in raw:
+        issues.append(
+            PolicyIssue(where, "Syntax errors in policy. A statement cannot have both Resource and NotResource")
+        )
+        return None, False
+    element = "NotResource" if "NotResource" in raw else "Resource"
+    if kind is PolicyKind.TRUST:
+        if element in raw:
+            issues.append(PolicyIssue(f"{where}.{element}", f"Has prohibited field {element}."))
+        return None, False
+    value = raw.get(element)
+    if value is None or value == []:
+        if kind is PolicyKind.RESOURCE and element not in raw:
+            return None, False  # a resource-based policy applies to the resource it is attached to
+        issues.append(PolicyIssue(f"{where}.{element}", "Policy statement must contain resources."))
+        return None, False
+    texts = _strings(value, f"{where}.{element}", element, issues)
+    if texts is None:
+        return None, False
+    patterns = []
+    for i, text in enumerate(texts):
+        at = f"{where}.{element}[{i}]" if isinstance(value, list) else f"{where}.{element}"
+        pattern = _resource_pattern(text, at, variables, issues)
+        if pattern is not None:
+            patterns.append(pattern)
+    return tuple(patterns), element == "NotResource"
+
+
+def _resource_pattern(text: str, at: str, variables: bool, issues: list[PolicyIssue]) -> ResourcePattern | None:
+    if text == "*":
+        return ResourcePattern(text, compile_resource(["*"]), None)
+    if not text.startswith("arn:") or text.count(":") < 2:
+        issues.append(PolicyIssue(at, f'Resource {text} must be in ARN format or "*".'))
+        return None
+    parts = text.split(":", 5)
+    partition, service = parts[1], parts[2]
+    if not partition or not service or any(c in service for c in "*?$"):
+        issues.append(PolicyIssue(at, "Resource vendor must be fully qualified and cannot contain regexes."))
+        return None
+    if len(parts) < 6 and not text.endswith("*"):
+        issues.append(
+            PolicyIssue(at, f"The policy failed legacy parsing: resource {text!r} has {len(parts)} of the 6 ARN "
+                        "components (arn:partition:service:region:account:resource)")
+        )
+        return None
+    if partition in _AWS_PARTITIONS and len(parts) == 6:
+        region, resource_part = parts[3], parts[5]
+        if service == "iam" and region:
+            issues.append(PolicyIssue(at, f"IAM resource {text} cannot contain region information."))
+            return None
+        if service == "s3" and region and "${" not in region:
+            issues.append(PolicyIssue(at, f"Resource {text} can not contain region information."))
+            return None
+        if service == "iam" and resource_part != "*" and not resource_part.startswith(_IAM_PATH_PREFIXES):
+            issues.append(
+                PolicyIssue(
+                    at, 'IAM resource path must either be "*" or start with ' + ", ".join(_IAM_PATH_PREFIXES) + "."
+                )
+            )
+            return None
+    if not variables or "${" not in text:
+        return ResourcePattern(text, compile_resource([text]), None)
+    head = ":".join(parts[:5]) + ":" if len(parts) == 6 else text
+    if "${" in head:
+        issues.append(
+            PolicyIssue(at, "Variable unsupported in element: variables may appear only in the resource part of an "
+                        "ARN (after the fifth colon)")
+        )
+        return None
+    try:
+        template = parse_template(text)
+    except TemplateError as exc:
+        issues.append(PolicyIssue(at, str(exc), code="variable"))
+        return None
+    if not any(isinstance(part, Variable) for part in template):
+        return ResourcePattern(text, compile_resource(template), None)
+    return ResourcePattern(text, None, template)
+
+
+def _principal(
+    raw: Mapping[str, Any], where: str, kind: PolicyKind, issues: list[PolicyIssue]
+) -> tuple[PrincipalSpec | None, bool]:
+    if "Principal" in raw and "NotPrincipal" in raw:
+        issues.append(
+            PolicyIssue(where, "Syntax errors in policy. A statement cannot have both Principal and NotPrincipal")
+        )
+        return None, False
+    element = "NotPrincipal" if "NotPrincipal" in raw else "Principal"
+    if element not in raw:
+        if kind.has_principal:
+            issues.append(PolicyIssue(f"{where}.Principal", f"A {kind.value} policy statement must name a Principal."))
+        return None, False
+    if not kind.has_principal:
+        issues.append(
+            PolicyIssue(
+                f"{where}.{element}", f"Has prohibited field {element}. ({kind.value} policies name no principal)"
+            )
+        )
+        return None, False
+    value = raw[element]
+    at = f"{where}.{element}"
+    if value == "*":
+        return PrincipalSpec(everyone=True, values=MappingProxyType({})), element == "NotPrincipal"
+    if not isinstance(value, Mapping) or not value:
+        issues.append(
+            PolicyIssue(at, 'Syntax errors in policy. Principal must be "*" or an object such as {"AWS": ...}')
+        )
+        return None, False
+    values: dict[str, tuple[str, ...]] = {}
+    for principal_type, names in value.items():
+        if principal_type not in ("AWS", "Service", "Federated", "CanonicalUser"):
+            issues.append(PolicyIssue(f"{at}.{principal_type}", f"Invalid principal type {principal_type!r}"))
+            continue
+        listed = _strings(names, f"{at}.{principal_type}", "Principal", issues)
+        if listed is None:
+            continue
+        for name in listed:
+            if "${" in name:
+                issues.append(PolicyIssue(f"{at}.{principal_type}", "Variable unsupported in element: Principal"))
+            elif name != "*" and ("*" in name or "?" in name):
+                issues.append(
+                    PolicyIssue(f"{at}.{principal_type}", f"Invalid principal {name!r}: wildcards are allowed only as "
+                                'the whole value "*"')
+                )
+        values[principal_type] = listed
+    return PrincipalSpec(everyone=False, values=MappingProxyType(values)), element == "NotPrincipal"
