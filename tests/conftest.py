@@ -1,0 +1,14 @@
+"""Project-wide test setup: hypothesis profiles and the real redis-server fixtures."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import settings
+
+pytest_plugins = ["_redis_server"]
+
+# "ci" keeps the whole suite within a few minutes on 2 cores; "dev" keeps hypothesis defaults otherwise.
+settings.register_profile("ci", deadline=None, derandomize=False, max_examples=50)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
