@@ -1,0 +1,167 @@
+"""Password hashing: round trips, the stored format, bounds, malformed hashes, and no secret in any output."""
+
+from __future__ import annotations
+
+import base64
+import re
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from iam_middleware._exceptions import BadRequestError, ConfigurationError
+from iam_middleware.authenticators._passwords import (
+    MAX_PASSWORD_LENGTH,
+    InvalidPasswordError,
+    PasswordCost,
+    PasswordHash,
+    hash_password,
+    verify_dummy,
+    verify_password,
+)
+
+# Cheap cost for tests: the scheme is the same, only the work factor differs.
+FAST = {"n": 2**4, "r": 8, "p": 1}
+passwords = st.text(min_size=1, max_size=64)
+
+
+def test_round_trip_and_wrong_password() -> None:
+    encoded = hash_password("correct horse battery staple", **FAST)
+    assert verify_password("correct horse battery staple", encoded)
+    assert not verify_password("correct horse battery stapl", encoded)
+    assert not verify_password("Correct horse battery staple", encoded)
+
+
+def test_encoded_form_is_self_describing() -> None:
+    encoded = hash_password("pw", n=2**5, r=4, p=2)
+    match = re.fullmatch(r"scrypt\$5\$4\$2\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)", encoded)
+    assert match is not None
+    assert len(base64.b64decode(match.group(1))) == 16
+    assert len(base64.b64decode(match.group(2))) == 32
+    parsed = PasswordHash.parse(encoded)
+    assert parsed.cost == PasswordCost(n=2**5, r=4, p=2)
+    assert parsed.encode() == encoded
+
+
+def test_default_cost_is_scrypt_n_2_15() -> None:
+    encoded = hash_password("pw")
+    assert encoded.startswith("scrypt$15$8$1$")
+    assert verify_password("pw", encoded)
+
+
+def test_salt_is_random() -> None:
+    assert hash_password("same", **FAST) != hash_password("same", **FAST)
+
+
+def test_parsed_hash_verifies_like_the_string() -> None:
+    encoded = hash_password("pw", **FAST)
+    parsed = PasswordHash.parse(encoded)
+    assert verify_password("pw", parsed)
+    assert not verify_password("px", parsed)
+
+
+@settings(deadline=None, max_examples=25)
+@given(password=passwords, other=passwords)
+def test_any_password_round_trips_and_others_fail(password: str, other: str) -> None:
+    encoded = hash_password(password, **FAST)
+    assert verify_password(password, encoded)
+    same = unicodedata.normalize("NFKC", other) == unicodedata.normalize("NFKC", password)
+    assert verify_password(other, encoded) is same
+
+
+def test_unicode_forms_of_one_password_verify() -> None:
+    # NIST SP 800-63B: normalise, so the same password typed on another keyboard or OS still works.
+    encoded = hash_password("caf\u00e9", **FAST)
+    assert verify_password("cafe\u0301", encoded)
+
+
+@pytest.mark.parametrize("password", ["", "x" * (MAX_PASSWORD_LENGTH + 1)])
+def test_unacceptable_new_passwords_are_refused(password: str) -> None:
+    with pytest.raises(InvalidPasswordError) as caught:
+        hash_password(password, **FAST)
+    assert isinstance(caught.value, BadRequestError)
+    assert caught.value.status_code == 400
+    assert str(MAX_PASSWORD_LENGTH) in str(caught.value)
+
+
+def test_longest_password_is_accepted_and_longer_never_verifies() -> None:
+    longest = "p" * MAX_PASSWORD_LENGTH
+    encoded = hash_password(longest, **FAST)
+    assert verify_password(longest, encoded)
+    assert not verify_password(longest + "p", encoded)
+    assert not verify_password("p" * 1_000_000, encoded)
+
+
+@pytest.mark.parametrize("password", [None, b"pw", 123, ""])
+def test_non_passwords_never_verify(password: object) -> None:
+    encoded = hash_password("pw", **FAST)
+    assert verify_password(password, encoded) is False  # type: ignore[arg-type]
+    assert verify_dummy(password) is False  # type: ignore[arg-type]
+
+
+def _valid_parts() -> list[str]:
+    return hash_password("pw", **FAST).split("$")
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        "",
+        "plaintext",
+        "bcrypt$2b$12$abc",
+        "scrypt$4$8$1$c2FsdA==",
+        "scrypt$4$8$1$!!!!$!!!!",
+        "SCRYPT$4$8$1$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 43 + "=",
+        "scrypt$21$8$1$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 43 + "=",  # n above 2**20
+        "scrypt$0$8$1$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 43 + "=",
+        "scrypt$04$8$1$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 43 + "=",
+        "scrypt$4$0$1$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 43 + "=",
+        "scrypt$4$8$99$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 43 + "=",
+        "scrypt$4$8$1$AAAA$" + "A" * 43 + "=",  # 3-byte salt
+        "scrypt$4$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAA",  # 3-byte key
+        "scrypt$4$8$1$AAAAAAAAAAAAAAAAAAAAAA=$" + "A" * 43 + "=",  # bad padding
+        "scrypt$4$8$1$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 43 + "=\n",
+        " scrypt$4$8$1$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 43 + "=",
+    ],
+)
+def test_malformed_hashes_are_configuration_errors(encoded: str) -> None:
+    with pytest.raises(ConfigurationError):
+        PasswordHash.parse(encoded)
+    with pytest.raises(ConfigurationError):
+        verify_password("pw", encoded)
+
+
+def test_malformed_hash_error_does_not_echo_the_hash() -> None:
+    parts = _valid_parts()
+    parts[5] = parts[5][:8]  # truncated key, still valid base64
+    truncated = "$".join(parts)
+    with pytest.raises(ConfigurationError) as caught:
+        PasswordHash.parse(truncated)
+    assert parts[4] not in str(caught.value)
+    assert parts[5] not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "cost",
+    [{"n": 3}, {"n": 1}, {"n": 2**21}, {"r": 0}, {"p": 0}, {"n": 2**20, "r": 32}, {"n": 16.0}, {"r": True}],
+)
+def test_invalid_costs_are_refused(cost: dict[str, object]) -> None:
+    with pytest.raises(ConfigurationError):
+        PasswordCost(**cost)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        hash_password("pw", **{**FAST, **cost})  # type: ignore[arg-type]
+
+
+def test_dummy_check_never_matches() -> None:
+    assert verify_dummy("anything", PasswordCost(**FAST)) is False
+    assert verify_dummy("x" * (MAX_PASSWORD_LENGTH + 1)) is False
+
+
+def test_hash_material_never_appears_in_repr() -> None:
+    encoded = hash_password("hunter2hunter2", **FAST)
+    parsed = PasswordHash.parse(encoded)
+    _, _, _, _, salt, key = encoded.split("$")
+    text = repr(parsed) + str(parsed)
+    assert salt not in text and key not in text and "hunter2" not in text
+    assert "********" in text
