@@ -438,12 +438,14 @@ class JWTVerifier:
         for name in _REFUSED_HEADERS:
             if name in header:
                 raise MalformedTokenError(f"header parameter '{name}' is not accepted")
-        kid = header.get("kid")
-        if kid is not None and (type(kid) is not str or len(kid) > _MAX_KID_LENGTH):
+        kid = header.get("kid", _MISSING)
+        if kid is _MISSING:
+            kid = None
+        elif type(kid) is not str or len(kid) > _MAX_KID_LENGTH:
             raise MalformedTokenError(f"header 'kid' must be a string of at most {_MAX_KID_LENGTH} characters")
 
-        iss = claims.get("iss")
-        if iss is None:
+        iss = claims.get("iss", _MISSING)
+        if iss is _MISSING:
             raise MissingClaimError("iss")
         if type(iss) is not str:
             raise MalformedTokenError("'iss' must be a string")
