@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Decision", "DecisionKind", "MatchedStatement"]
 
@@ -25,8 +24,7 @@ LAYER_NAMES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class MatchedStatement:
+class MatchedStatement(NamedTuple):
     """A statement that took part in the decision: which policy, which layer, which statement."""
 
     policy_id: str
@@ -45,9 +43,8 @@ class MatchedStatement:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """An authorization decision with its explanation.
+class Decision(NamedTuple):
+    """An authorization decision with its explanation. Immutable (a tuple), so cached decisions can be shared.
 
     ``denied_by`` names the layer that decided a deny (``identity``, ``boundary``, ``session``, ``resource``,
     ``guardrail``; ``error`` when evaluation failed and closed). ``layers`` holds each layer's own verdict

@@ -77,6 +77,9 @@ class Caller:
         return cls(arn, account, kind, MappingProxyType(ids))
 
 
+_NONE: tuple[list[Entry], list[Entry], list[str]] = ([], [], [])
+
+
 def _applicable(
     policy_set: PolicySet | None,
     action_lower: str,
@@ -86,12 +89,15 @@ def _applicable(
     caller: Caller | None = None,
 ) -> tuple[list[Entry], list[Entry], list[str]]:
     """(matching Allow statements, matching Deny statements, principal grant kinds of the allows)."""
+    if policy_set is None:
+        return _NONE
+    candidates = policy_set.candidates(action_lower)
+    if not candidates:
+        return _NONE
     allows: list[Entry] = []
     denies: list[Entry] = []
     grants: list[str] = []
-    if policy_set is None:
-        return allows, denies, grants
-    for entry in policy_set.candidates(action_lower):
+    for entry in candidates:
         statement = entry[2]
         grant = "any"
         if caller is not None and statement.principal is not None:
@@ -99,9 +105,9 @@ def _applicable(
             if found is None:
                 continue
             grant = found
-        if not statement.matches_resource(resource, context, missing):
+        if statement.resources is not None and not statement.matches_resource(resource, context, missing):
             continue
-        if not statement.matches_conditions(context, missing):
+        if statement.conditions and not statement.matches_conditions(context, missing):
             continue
         if statement.effect is Effect.DENY:
             denies.append(entry)
@@ -111,8 +117,10 @@ def _applicable(
     return allows, denies, grants
 
 
-def _matched(layer: str, entries: list[Entry]) -> list[MatchedStatement]:
-    return [MatchedStatement(p.id, layer, s.index, s.sid, s.effect.value) for _, p, s in entries]
+def _matched(layer: str, entries: list[Entry], policy_set: PolicySet | None) -> list[MatchedStatement]:
+    if not entries or policy_set is None:
+        return []
+    return policy_set.explain(layer, entries)
 
 
 def evaluate(
@@ -161,26 +169,27 @@ def _evaluate(
     i_allow, i_deny, _ = _applicable(identity, action_lower, resource, ctx, missing)
     b_allow, b_deny, _ = _applicable(boundary, action_lower, resource, ctx, missing)
     s_allow, s_deny, _ = _applicable(session, action_lower, resource, ctx, missing)
-
-    def decide(kind: DecisionKind, matched: list[MatchedStatement], denied_by: str | None,
-               layers: list[tuple[str, bool | None]]) -> Decision:
-        return Decision(kind, caller.arn, action, resource, tuple(matched), denied_by, tuple(layers),
-                        tuple(sorted(missing)))
+    missing_keys = tuple(sorted(missing)) if missing else ()
 
     # 1. Explicit deny anywhere wins. The first layer in AWS's order names the message.
-    for layer, denies in (("guardrail", g_deny), ("resource", r_deny), ("identity", i_deny),
-                          ("boundary", b_deny), ("session", s_deny)):
-        if denies:
-            matched = _matched("guardrail", g_deny) + _matched("resource", r_deny) + _matched("identity", i_deny) \
-                + _matched("boundary", b_deny) + _matched("session", s_deny)
-            return decide(DecisionKind.EXPLICITLY_DENIED, matched, layer, [])
+    if g_deny or r_deny or i_deny or b_deny or s_deny:
+        layer = next(name for name, denies in (("guardrail", g_deny), ("resource", r_deny), ("identity", i_deny),
+                                               ("boundary", b_deny), ("session", s_deny)) if denies)
+        matched = (
+            _matched("guardrail", g_deny, guardrails) + _matched("resource", r_deny, resource_policy)
+            + _matched("identity", i_deny, identity) + _matched("boundary", b_deny, boundary)
+            + _matched("session", s_deny, session)
+        )
+        return Decision(DecisionKind.EXPLICITLY_DENIED, caller.arn, action, resource, tuple(matched), layer, (),
+                        missing_keys)
 
     layers: list[tuple[str, bool | None]] = []
     # 2. Guardrails (SCP role): when present, something in them must allow.
     if guardrails:
         layers.append(("guardrail", bool(g_allow)))
         if not g_allow:
-            return decide(DecisionKind.IMPLICITLY_DENIED, [], "guardrail", layers)
+            return Decision(DecisionKind.IMPLICITLY_DENIED, caller.arn, action, resource, (), "guardrail",
+                            tuple(layers), missing_keys)
 
     boundary_ok = not boundary or bool(b_allow)
     if caller.kind is CallerKind.FEDERATED_USER:
@@ -196,37 +205,43 @@ def _evaluate(
     if resource_policy is not None:
         layers.append(("resource", bool(r_allow)))
 
-    via_identity = identity_ok and boundary_ok and session_ok
     cross_account = resource_account is not None and caller.account != "" and resource_account != caller.account
-    grant_matched = _matched("resource", r_allow)
-
+    if cross_account and caller.kind is CallerKind.ROOT:
+        identity_ok = bool(i_allow)  # a root user is allowed by default only in its own account
+    via_identity = identity_ok and boundary_ok and session_ok
+    allowed: list[MatchedStatement] | None = None
     if cross_account:
         # Both sides must allow: the principal's account (identity path) and the resource's (resource policy).
-        if caller.kind is CallerKind.ROOT:
-            identity_ok = bool(i_allow)
-            via_identity = identity_ok
-        if not r_allow:
-            denied_by = "resource" if via_identity else _first_failing(identity_ok, boundary_ok, session_ok)
-            return decide(DecisionKind.IMPLICITLY_DENIED, [], denied_by, layers)
-        if not via_identity:
-            return decide(DecisionKind.IMPLICITLY_DENIED, [], _first_failing(identity_ok, boundary_ok, session_ok),
-                          layers)
-        matched = _matched("guardrail", g_allow) + _matched("identity", i_allow) + grant_matched
-        return decide(DecisionKind.ALLOWED, matched, None, layers)
+        if r_allow and via_identity:
+            allowed = (
+                _matched("guardrail", g_allow, guardrails) + _matched("identity", i_allow, identity)
+                + _matched("resource", r_allow, resource_policy)
+            )
+        denied_by = "resource" if via_identity else _first_failing(identity_ok, boundary_ok, session_ok)
+    else:
+        # Same account: a resource-based grant, by how it names the caller, or the identity path.
+        direct = [
+            entry for entry, grant in zip(r_allow, r_grants, strict=True)
+            if grant in _DIRECT or (grant == "role" and boundary_ok and session_ok)
+        ]
+        if direct:
+            allowed = _matched("guardrail", g_allow, guardrails) + _matched("resource", direct, resource_policy)
+        elif via_identity:
+            allowed = (
+                _matched("guardrail", g_allow, guardrails) + _matched("identity", i_allow, identity)
+                + _matched("boundary", b_allow, boundary) + _matched("session", s_allow, session)
+            )
+        denied_by = _first_failing(identity_ok, boundary_ok, session_ok)
+    if allowed is not None:
+        return Decision(DecisionKind.ALLOWED, caller.arn, action, resource, tuple(allowed), None, tuple(layers),
+                        missing_keys)
+    return Decision(DecisionKind.IMPLICITLY_DENIED, caller.arn, action, resource, (), denied_by, tuple(layers),
+                    missing_keys)
 
-    # Same account: a resource-based grant, by how it names the caller, or the identity path.
-    direct = [
-        entry for entry, grant in zip(r_allow, r_grants, strict=True)
-        if grant in ("any", "user", "session", "federated")
-        or (grant == "role" and boundary_ok and session_ok)
-    ]
-    if direct:
-        return decide(DecisionKind.ALLOWED, _matched("guardrail", g_allow) + _matched("resource", direct), None, layers)
-    if via_identity:
-        matched = _matched("guardrail", g_allow) + _matched("identity", i_allow) + _matched("boundary", b_allow) \
-            + _matched("session", s_allow)
-        return decide(DecisionKind.ALLOWED, matched, None, layers)
-    return decide(DecisionKind.IMPLICITLY_DENIED, [], _first_failing(identity_ok, boundary_ok, session_ok), layers)
+
+#: Resource-based grants that name the caller itself are not limited by its identity policies (or, for users and
+#: sessions, by its boundary): IAM User Guide, "Evaluating effective permissions with boundaries".
+_DIRECT = frozenset({"any", "user", "session", "federated"})
 
 
 def _first_failing(identity_ok: bool, boundary_ok: bool, session_ok: bool) -> str:

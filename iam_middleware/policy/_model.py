@@ -122,7 +122,12 @@ class Statement:
     def matches_resource(self, resource: str, context: Mapping[str, Any], missing: set[str] | None) -> bool:
         if self.resources is None:
             return True
-        hit = any(p.match(resource, context, missing) for p in self.resources)
+        hit = False
+        for pattern in self.resources:
+            matcher = pattern.matcher
+            if matcher(resource) if matcher is not None else pattern.match(resource, context, missing):
+                hit = True
+                break
         return not hit if self.not_resource else hit
 
     def matches_conditions(self, context: Mapping[str, Any], missing: set[str] | None) -> bool:

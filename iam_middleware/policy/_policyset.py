@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from ._decision import MatchedStatement
 from ._model import Policy, Statement
 from ._variables import Variable
 
@@ -21,7 +22,7 @@ class PolicySet:
     """
 
     __slots__ = ("policies", "_exact", "_prefix", "_other", "_memo", "_min_prefix", "_max_prefix", "condition_keys",
-                 "time_dependent", "_statement_count")
+                 "time_dependent", "_statement_count", "_explained")
 
     _MEMO_LIMIT = 4096
     _TIME_KEYS = frozenset({"aws:currenttime", "aws:epochtime", "aws:multifactorauthage", "aws:tokenissuetime"})
@@ -32,6 +33,7 @@ class PolicySet:
         self._prefix: dict[str, list[Entry]] = {}
         self._other: list[Entry] = []
         self._memo: dict[str, tuple[Entry, ...]] = {}
+        self._explained: dict[tuple[str, int], MatchedStatement] = {}
         keys: set[str] = set()
         order = 0
         for policy in self.policies:
@@ -95,6 +97,17 @@ class PolicySet:
             self._memo.clear()
         self._memo[action_lower] = found
         return found
+
+    def explain(self, layer: str, entries: Iterable[Entry]) -> list[MatchedStatement]:
+        """The MatchedStatement records for ``entries`` of this set, built once per statement and layer."""
+        out = []
+        for order, policy, statement in entries:
+            matched = self._explained.get((layer, order))
+            if matched is None:
+                matched = MatchedStatement(policy.id, layer, statement.index, statement.sid, statement.effect.value)
+                self._explained[(layer, order)] = matched
+            out.append(matched)
+        return out
 
     @classmethod
     def of(cls, policies: Sequence[Policy] | Policy | None) -> PolicySet | None:
