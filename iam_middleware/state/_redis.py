@@ -127,8 +127,9 @@ class _VersionListener:
                 self._dispatch(message["data"])
 
     def _dispatch(self, data: bytes) -> None:
+        # Anyone who can PUBLISH may write here: a malformed message is dropped, never allowed to end the thread.
         name, _, version = data.decode("utf-8", "replace").rpartition(":")
-        if name and version.isdigit():
+        if name and version.isascii() and version.isdigit():
             self._callback(name, int(version))
 
     def close(self) -> None:

@@ -111,6 +111,17 @@ def test_announcements_resume_after_a_restart(redis_server: RedisServer, stores:
         assert wait_for(bump_is_announced)
 
 
+def test_malformed_announcements_are_ignored(stores: Callable[[], RedisStore], redis_url: str) -> None:
+    with VersionWatcher(stores(), poll_interval=NEVER, max_staleness=NEVER) as watcher:
+        assert watcher.current("policies", T0) == 0
+        raw = redis.Redis.from_url(redis_url)
+        for junk in (b"policies", b"policies:", b":7", b"policies:\xc2\xb2", b"policies:-3", b"\xff\xfe:x"):
+            raw.publish("iam:versions", junk)
+        raw.close()
+        stores().bump("policies")  # announced after the junk: seen only if the listener survived it
+        assert wait_for(lambda: watcher.current("policies", T0) == 1)
+
+
 def test_close_stops_the_listener_thread(stores: Callable[[], RedisStore]) -> None:
     before = len(listener_threads())
     watcher = VersionWatcher(stores())
