@@ -1,0 +1,146 @@
+"""Password + TOTP login: throttle, password, one-time code, then a session, with one answer for every failure.
+
+Every refusal (unknown user, wrong password, disabled user, no TOTP device, wrong or reused code) raises the same
+``LoginFailedError`` with the same message, is counted by the throttle, and costs the same password-hashing work,
+so neither the answer nor its timing tells which factor failed or whether the user exists. The specific reason is
+logged (logger ``iam_middleware.login``) without the password, the code, or names that match no user.
+
+Sessions always claim MFA (``amr`` = ``["pwd", "otp"]``), so a user without an active TOTP device cannot log in
+here at all: enroll the device first through a channel the application already trusts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import NoReturn
+
+from .._exceptions import ConfigurationError, OTPError
+from ._passwords import PasswordCost, PasswordHash, verify_dummy, verify_password
+from ._sessions import IssuedSession, SessionTokens
+from ._throttle import LoginThrottle
+from ._totp import TOTPDevice, TOTPVerifier
+
+__all__ = ["LoginFailedError", "LoginRecord", "LoginService"]
+
+logger = logging.getLogger("iam_middleware.login")
+
+_MAX_USERNAME_CHARS = 256
+_FAILED = "invalid user name, password or code"
+
+
+class LoginFailedError(OTPError):
+    """A login was refused. Deliberately the same for every cause; the log says which."""
+
+    code = "InvalidLogin"
+
+    def __init__(self) -> None:
+        super().__init__(_FAILED)
+
+
+class LoginRecord:
+    """What the login needs to know about a user; built by the application's ``lookup_user``.
+
+    ``password_hash`` may be the encoded string: it is parsed here, so a malformed hash raises
+    ``ConfigurationError`` when the record is built, not halfway through a login.
+    """
+
+    __slots__ = ("active", "device", "password_hash", "principal_arn", "user_id")
+
+    def __init__(
+        self,
+        user_id: str,
+        principal_arn: str,
+        password_hash: str | PasswordHash,
+        device: TOTPDevice | None,
+        active: bool = True,
+    ) -> None:
+        if not isinstance(user_id, str) or not user_id or not isinstance(principal_arn, str) or not principal_arn:
+            raise ConfigurationError("a login record needs a non-empty user_id and principal_arn")
+        if device is not None and not isinstance(device, TOTPDevice):
+            raise ConfigurationError("a login record's device must be a TOTPDevice or None")
+        if not isinstance(active, bool):
+            raise ConfigurationError("a login record's active flag must be a bool")
+        self.user_id = user_id
+        self.principal_arn = principal_arn
+        self.password_hash = (
+            password_hash if isinstance(password_hash, PasswordHash) else PasswordHash.parse(password_hash)
+        )
+        self.device = device
+        self.active = active
+
+    def __repr__(self) -> str:
+        return (
+            f"LoginRecord(user_id={self.user_id!r}, principal_arn={self.principal_arn!r}, "
+            f"password_hash='********', device={self.device!r}, active={self.active!r})"
+        )
+
+
+class LoginService:
+    """Runs logins: throttle check, password, TOTP (single use), session issue.
+
+    ``dummy_cost`` must equal the scrypt cost of the stored hashes, so unknown users take as long as known ones.
+    """
+
+    def __init__(
+        self,
+        lookup_user: Callable[[str], LoginRecord | None],
+        *,
+        sessions: SessionTokens,
+        totp: TOTPVerifier,
+        throttle: LoginThrottle,
+        dummy_cost: PasswordCost | None = None,
+    ) -> None:
+        self._lookup_user = lookup_user
+        self._sessions = sessions
+        self._totp = totp
+        self._throttle = throttle
+        self._dummy_cost = dummy_cost or PasswordCost()
+
+    def login(
+        self, username: str, password: str, code: str, *, now: float, source_ip: str | None = None
+    ) -> IssuedSession:
+        """Log in and return a new session, or raise ``LoginFailedError`` (or ``LockedOutError`` while throttled).
+
+        A lockout is checked first, so a correct password and code are refused while it lasts. Store outages
+        surface as ``ServiceUnavailableError``: they say nothing about the credentials.
+        """
+        # Throttled by the name as typed, case-folded: the only key known before the lookup, and case variants
+        # of one name must not get separate budgets.
+        throttle_key = username.casefold() if isinstance(username, str) else ""
+        self._throttle.check(throttle_key, now=now, source_ip=source_ip)
+        record = self._find(username)
+        if record is None:
+            verify_dummy(password, self._dummy_cost)
+            self._fail(throttle_key, now, source_ip, None, "unknown user")
+        if not verify_password(password, record.password_hash):
+            self._fail(throttle_key, now, source_ip, record, "wrong password")
+        if not record.active:
+            self._fail(throttle_key, now, source_ip, record, "user is disabled")
+        if record.device is None:
+            self._fail(throttle_key, now, source_ip, record, "user has no TOTP device")
+        try:
+            self._totp.verify(record.user_id, record.device, code, now=now)
+        except OTPError as exc:
+            self._fail(throttle_key, now, source_ip, record, f"one-time code refused ({exc.code})")
+        self._throttle.record_success(throttle_key)
+        issued = self._sessions.issue(record.principal_arn, now=now, mfa_time=now)
+        logger.info("login succeeded for user %r, session %s", record.user_id, issued.session_id)
+        return issued
+
+    def _find(self, username: str) -> LoginRecord | None:
+        if not isinstance(username, str) or not 0 < len(username) <= _MAX_USERNAME_CHARS:
+            return None
+        try:
+            return self._lookup_user(username)
+        except ConfigurationError as exc:
+            # A broken directory entry must not crash logins or reveal itself: it behaves as an unknown user.
+            logger.error("a user record could not be loaded and was treated as unknown: %s", exc)
+            return None
+
+    def _fail(
+        self, throttle_key: str, now: float, source_ip: str | None, record: LoginRecord | None, reason: str
+    ) -> NoReturn:
+        self._throttle.record_failure(throttle_key, now=now, source_ip=source_ip)
+        logger.info("login refused for %s: %s", f"user {record.user_id!r}" if record else "an unknown user", reason)
+        raise LoginFailedError()
