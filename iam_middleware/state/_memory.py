@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +30,12 @@ class MemoryStore:
         return value
 
     def _expiry(self, ttl: float | None) -> float | None:
-        return None if ttl is None else self._clock() + ttl
+        if ttl is None:
+            return None
+        # A zero, negative or non-finite TTL would silently disable a replay guard (claim always succeeding).
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or ttl <= 0:
+            raise ValueError(f"ttl must be a positive, finite number of seconds, got {ttl!r}")
+        return self._clock() + ttl
 
     def claim(self, key: str, ttl: float) -> bool:
         with self._lock:

@@ -337,21 +337,6 @@ def test_delete_removes_and_tolerates_absent_keys(store: StateStore) -> None:
     store.delete(key())
 
 
-@pytest.mark.parametrize(
-    "backend",
-    [
-        pytest.param(
-            "memory",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="MemoryStore bug: accepts ttl <= 0, NaN and inf; claim(key, 0) then wins every time, "
-                "silently turning a replay guard off, and NaN/inf never expire",
-            ),
-        ),
-        "redis",
-    ],
-    indirect=True,
-)
 @pytest.mark.parametrize("ttl", [0.0, -1.0, math.nan, math.inf])
 def test_a_ttl_that_is_not_positive_and_finite_is_refused(store: StateStore, ttl: float) -> None:
     k = key()
