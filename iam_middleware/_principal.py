@@ -62,6 +62,8 @@ class Principal:
     expires_at: float | None = None
     session_name: str | None = None
     access_key_id: str | None = None
+    #: A session policy (JSON text) that limits a role or federated session further, as in AWS STS.
+    session_policy: str | None = None
     #: Extra keys a credential adds (web identity claims such as ``accounts.example.com:sub``).
     extra_context: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 

@@ -241,7 +241,7 @@ def _evaluate(
 
 #: Resource-based grants that name the caller itself are not limited by its identity policies (or, for users and
 #: sessions, by its boundary): IAM User Guide, "Evaluating effective permissions with boundaries".
-_DIRECT = frozenset({"any", "user", "session", "federated"})
+_DIRECT = frozenset({"any", "user", "session", "federated", "web", "service"})
 
 
 def _first_failing(identity_ok: bool, boundary_ok: bool, session_ok: bool) -> str:

@@ -1,0 +1,407 @@
+"""IAM: one object holding the directory, the authenticators and the settings; the core every shell calls.
+
+Synchronous and framework-free: the ASGI middleware, the Flask extension and library users call the same methods.
+``authenticate`` turns a request into a Principal (or None when it carries no credential), ``authorize`` decides an
+action on a resource for a principal. Any failure is an ``IAMError`` that renders itself (401/403/400/503).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jwt as pyjwt
+
+from ._exceptions import (
+    AccessDeniedError,
+    AuthenticationError,
+    ConfigurationError,
+    InvalidTokenError,
+    MissingCredentialError,
+)
+from ._principal import CredentialKind, Principal
+from ._request import RequestView
+from ._settings import Settings, WebIdentityProvider
+from ._temporary import TemporaryCredential, TemporaryCredentials
+from .authenticators._csrf import CSRFGuard
+from .authenticators._jwt import JWTVerifier, VerifiedToken
+from .authenticators._login import LoginRecord, LoginService
+from .authenticators._sessions import SESSION_TYP, IssuedSession, SessionTokens
+from .authenticators._sigv4 import SigningCredential, SigV4Verifier, VerifiedSignature
+from .authenticators._throttle import LoginThrottle
+from .authenticators._totp import TOTPVerifier
+from .directory import Snapshot, directory_from_dict, load_directory
+from .directory._load import _read_mapping
+from .policy import Caller, Decision, DecisionKind, Policy, PolicyKind, PolicySet, evaluate, parse_policy
+from .state import MemoryStore, StateStore
+
+__all__ = ["IAM"]
+
+logger = logging.getLogger("iam_middleware")
+
+_MAX_AUTHORIZATION = 16 * 1024
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class IAM:
+    """The directory, the authenticators and the settings, validated whole; thread-safe, swappable on reload."""
+
+    def __init__(
+        self,
+        directory: Snapshot,
+        *,
+        settings: Settings | None = None,
+        store: StateStore | None = None,
+        clock: Callable[[], float] = time.time,
+        source: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.settings = settings or Settings(partition=directory.partition)
+        self.store: StateStore = store if store is not None else MemoryStore()
+        self.clock = clock
+        self.source = Path(source) if source is not None else None
+        self._snapshot = directory
+        self._reload_lock = threading.Lock()
+        self.temporary = TemporaryCredentials(self.store)
+        s = self.settings
+        self.sigv4 = SigV4Verifier(
+            service=s.service, regions=s.regions, lookup=self._signing_credential, max_skew=s.max_skew,
+            allow_unsigned_payload=s.allow_unsigned_payload, verbatim_fallback=s.sigv4_verbatim_fallback,
+            s3_style_paths=s.s3_style_paths,
+        )
+        self.sessions = SessionTokens(s.session_secret, store=self.store, ttl=s.session_ttl, cookie_name=s.cookie_name)
+        self.totp = TOTPVerifier(self.store)
+        self.throttle = LoginThrottle(self.store, max_failures=s.login_max_failures, lockout=s.login_lockout)
+        self.login_service = LoginService(self._login_record, sessions=self.sessions, totp=self.totp,
+                                          throttle=self.throttle)
+        self.csrf = CSRFGuard(allowed_origins=s.allowed_origins, cookie_name=s.cookie_name)
+        self._providers = {p.issuer.issuer: p for p in s.web_identity}
+        self.web_identity = JWTVerifier([p.issuer for p in s.web_identity]) if s.web_identity else None
+        self._session_policies: OrderedDict[str, Policy] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"IAM(snapshot={self._snapshot!r}, settings={self.settings!r})"
+
+    # Construction ----------------------------------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, store: StateStore | None = None,
+                  clock: Callable[[], float] = time.time) -> IAM:
+        """Load ``iam.toml`` (or ``.json``): the directory plus its ``[settings]``. Raises ConfigurationError."""
+        file = Path(path)
+        snapshot = load_directory(file)
+        try:
+            raw = _read_mapping(file).get("settings") or {}
+        except (OSError, ValueError) as exc:  # pragma: no cover - load_directory read it a moment ago
+            raise ConfigurationError(f"{file}: {exc}") from None
+        settings = Settings.from_mapping(raw, base_dir=file.parent)
+        return cls(snapshot, settings=settings, store=store, clock=clock, source=file)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, store: StateStore | None = None,
+                  clock: Callable[[], float] = time.time, base_dir: str | os.PathLike[str] = ".") -> IAM:
+        """Build from the parsed form of the directory file (tests, applications that keep config in code)."""
+        snapshot = directory_from_dict(data, base_dir=base_dir)
+        settings = Settings.from_mapping(data.get("settings") or {}, base_dir=Path(base_dir))
+        return cls(snapshot, settings=settings, store=store, clock=clock)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The directory snapshot in force. Read it once per request: a reload swaps it atomically."""
+        return self._snapshot
+
+    def swap(self, snapshot: Snapshot) -> None:
+        """Put a validated snapshot in force (requests in flight finish on the one they read)."""
+        self._snapshot = snapshot
+
+    # Authentication --------------------------------------------------------------------------------------------
+    def authenticate(self, request: RequestView, *, now: float | None = None) -> Principal | None:
+        """The principal a request proves, or None if it carries no credential. Raises AuthenticationError (401)
+        for a credential that is present but bad: a bad credential never falls through to another kind."""
+        now = self.clock() if now is None else now
+        authorization = request.header_values("authorization")
+        if len(authorization) > 1:
+            raise AuthenticationError("The request has more than one Authorization header.", code="InvalidHeader")
+        if authorization and len(authorization[0]) > _MAX_AUTHORIZATION:
+            raise AuthenticationError("The Authorization header is too long.", code="InvalidHeader")
+        if self.sigv4.recognizes(request):
+            return self._from_signature(self.sigv4.verify(request, now=now), now)
+        if authorization:
+            scheme, _, token = authorization[0].strip().partition(" ")
+            if scheme.lower() != "bearer":
+                raise AuthenticationError(f"Unsupported authorization scheme {scheme[:32]!r}.", code="InvalidHeader")
+            token = token.strip()
+            if not token or " " in token:
+                raise InvalidTokenError("The bearer token is malformed.", code="InvalidToken",
+                                        headers={"WWW-Authenticate": 'Bearer error="invalid_request"'})
+            return self.from_token(token, now=now)
+        cookie_token = self.sessions.token_from_cookie(request)
+        if cookie_token is not None:
+            self.csrf.check(request)
+            return self._from_session(cookie_token, now)
+        return None
+
+    def from_token(self, token: str, *, now: float | None = None) -> Principal:
+        """The principal a bearer token proves: a session token of this service, or an outside provider's JWT."""
+        now = self.clock() if now is None else now
+        if _token_type(token) == SESSION_TYP:
+            return self._from_session(token, now)
+        if self.web_identity is None:
+            raise InvalidTokenError("The bearer token is not a session token of this service, and no outside "
+                                    "identity provider is configured.", code="InvalidToken",
+                                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        verified = self.web_identity.verify(token, now=now)
+        return self._from_web_identity(verified, now)
+
+    def _from_session(self, token: str, now: float) -> Principal:
+        claims = self.sessions.verify(token, now=now)
+        user = self._snapshot.user_by_arn(claims.principal_arn)
+        if user is None or not user.active:
+            raise InvalidTokenError("The session's user no longer exists or is disabled.", code="SessionRevoked")
+        return self._snapshot.user_principal(
+            user, CredentialKind.SESSION, auth_time=float(claims.issued_at), mfa_time=claims.mfa_time,
+            expires_at=float(claims.expires_at), issuer=claims.issuer,
+        )
+
+    def _signing_credential(self, key_id: str) -> SigningCredential | None:
+        if key_id.startswith("ASIA"):
+            temporary = self.temporary.lookup(key_id)
+            if temporary is None:
+                return None
+            return SigningCredential(key_id, temporary.secret_access_key, True, temporary.session_token,
+                                     temporary.expires_at)
+        found = self._snapshot.access_key(key_id)
+        if found is None:
+            return None
+        key, user = found
+        return SigningCredential(key.id, key.secret, key.active and user.active)
+
+    def _from_signature(self, verified: VerifiedSignature, now: float) -> Principal:
+        key_id = verified.access_key_id
+        snapshot = self._snapshot
+        if not key_id.startswith("ASIA"):
+            found = snapshot.access_key(key_id)
+            if found is None:  # pragma: no cover - the verifier looked it up a moment ago
+                raise AuthenticationError("The access key no longer exists.", code="InvalidClientTokenId")
+            return snapshot.user_principal(found[1], CredentialKind.ACCESS_KEY, access_key_id=key_id)
+        temporary = self.temporary.lookup(key_id)
+        if temporary is None:
+            raise AuthenticationError("The security token included in the request is expired or revoked.",
+                                      code="ExpiredToken", scheme="AWS4-HMAC-SHA256")
+        return self.principal_for_temporary(temporary)
+
+    def principal_for_temporary(self, temporary: TemporaryCredential) -> Principal:
+        """The principal behind temporary credentials (a role session, or a user's MFA session)."""
+        snapshot = self._snapshot
+        if temporary.kind == "role":
+            role = snapshot.role(temporary.arn)
+            if role is None:
+                raise AuthenticationError("The role of these temporary credentials no longer exists.",
+                                          code="InvalidClientTokenId", scheme="AWS4-HMAC-SHA256")
+            principal = snapshot.role_principal(
+                role, temporary.session_name, CredentialKind.TEMPORARY_ACCESS_KEY, auth_time=temporary.issued_at,
+                expires_at=temporary.expires_at, mfa_time=temporary.mfa_time, session_tags=temporary.tags,
+                access_key_id=temporary.access_key_id,
+            )
+        else:
+            user = snapshot.user_by_arn(temporary.arn)
+            if user is None or not user.active:
+                raise AuthenticationError("The user of these temporary credentials no longer exists or is disabled.",
+                                          code="InvalidClientTokenId", scheme="AWS4-HMAC-SHA256")
+            principal = snapshot.user_principal(
+                user, CredentialKind.TEMPORARY_ACCESS_KEY, auth_time=temporary.issued_at,
+                mfa_time=temporary.mfa_time, expires_at=temporary.expires_at, access_key_id=temporary.access_key_id,
+            )
+        if temporary.session_policy is not None:
+            principal = _with_session_policy(principal, temporary.session_policy)
+        return principal
+
+    def _from_web_identity(self, verified: VerifiedToken, now: float) -> Principal:
+        provider = self._providers[verified.issuer]
+        principal, decision = self.assume_role_with_web_identity(provider, verified, now=now)
+        if principal is None:
+            raise InvalidTokenError(
+                f"The token of {provider.name} may not assume role {provider.role}: {decision.message}",
+                code="AccessDenied", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        return principal
+
+    def assume_role_with_web_identity(
+        self, provider: WebIdentityProvider, verified: VerifiedToken, *, now: float, role: str | None = None,
+        duration: float | None = None,
+    ) -> tuple[Principal | None, Decision]:
+        """Evaluate the role's trust policy for an outside token, as AssumeRoleWithWebIdentity does."""
+        snapshot = self._snapshot
+        target = snapshot.role(role or provider.role)
+        if target is None:
+            raise InvalidTokenError(f"Role {role or provider.role!r} does not exist.", code="InvalidToken")
+        claims = verified.claims
+        context: dict[str, Any] = {"aws:FederatedProvider": provider.name}
+        for claim in ("sub", "aud", "amr", "email", "azp", "oaud"):
+            if claim in claims:
+                value = claims[claim]
+                context[f"{provider.name}:{claim}"] = list(value) if isinstance(value, (list, tuple)) else value
+        caller = Caller.from_arn(f"federated:{provider.name}", extra={f"Federated:{provider.name}": "web"})
+        decision = evaluate(caller, "sts:AssumeRoleWithWebIdentity", target.arn, context,
+                            resource_policy=PolicySet([target.trust_policy]))
+        if not decision.allowed:
+            return None, decision
+        session_name = str(claims.get(provider.session_name_claim, verified.subject or "web"))[:64]
+        tags = {tag: str(claims[claim]) for tag, claim in provider.tag_claims.items() if isinstance(claims.get(claim),
+                                                                                                    (str, int))}
+        expires = verified.expires_at if duration is None else min(verified.expires_at, now + duration)
+        principal = snapshot.role_principal(
+            target, _safe_session_name(session_name), CredentialKind.WEB_IDENTITY, auth_time=verified.issued_at or now,
+            expires_at=expires, session_tags=tags, issuer=verified.issuer,
+            extra_context={k.lower(): v for k, v in context.items() if k != "aws:FederatedProvider"},
+        )
+        return principal, decision
+
+    # Authorization ---------------------------------------------------------------------------------------------
+    def context_for(self, principal: Principal | None, request: RequestView | None, *, now: float,
+                    source_ip: str | None = None) -> dict[str, Any]:
+        """The IAM global condition keys of a request (lower-cased keys, ready for ``authorize``)."""
+        context: dict[str, Any] = {
+            "aws:currenttime": _iso(now),
+            "aws:epochtime": str(int(now)),
+        }
+        if request is not None:
+            ip = source_ip if source_ip is not None else request.client_host
+            if ip:
+                context["aws:sourceip"] = ip
+            context["aws:securetransport"] = "true" if request.scheme in ("https", "wss") else "false"
+            agent = request.header("user-agent")
+            if agent is not None:
+                context["aws:useragent"] = agent
+            referer = request.header("referer")
+            if referer is not None:
+                context["aws:referer"] = referer
+        if principal is not None:
+            for key, value in principal.context_keys(now).items():
+                context[key.lower()] = value
+        return context
+
+    def authorize(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        now: float | None = None,
+        request: RequestView | None = None,
+        resource_policy: Policy | None = None,
+        resource_account: str | None = None,
+    ) -> Decision:
+        """Decide ``action`` on ``resource`` for ``principal``: the global keys are filled in, ``context`` adds
+        to them (keys case-insensitive). Never raises: a failure is a deny that says so."""
+        now = self.clock() if now is None else now
+        full = self.context_for(principal, request, now=now)
+        if context:
+            for key, value in context.items():
+                full[key.lower()] = value
+        try:
+            session_policy = self._session_policy(principal.session_policy) if principal.session_policy else None
+            authorizer = self._snapshot.authorizer(principal, session_policy)
+            return authorizer.authorize(action, resource, full,
+                                        resource_policy=PolicySet.of(resource_policy) if resource_policy else None,
+                                        resource_account=resource_account)
+        except Exception as exc:  # noqa: BLE001 - fail closed
+            logger.exception("authorization failed closed for %s", principal.arn)
+            return Decision(DecisionKind.IMPLICITLY_DENIED, principal.arn, action, resource, denied_by="error",
+                            error=type(exc).__name__)
+
+    def would_allow_with_mfa(self, principal: Principal, action: str, resource: str,
+                             context: Mapping[str, Any]) -> bool:
+        """Whether a denied request would be allowed with a fresh MFA login (a step-up the client can offer)."""
+        if principal.mfa_present:
+            return False
+        stepped = dict(context)
+        stepped["aws:multifactorauthpresent"] = "true"
+        stepped["aws:multifactorauthage"] = "0"
+        session_policy = self._session_policy(principal.session_policy) if principal.session_policy else None
+        return self._snapshot.authorizer(principal, session_policy).decide(action, resource, stepped).allowed
+
+    def _session_policy(self, text: str) -> Policy:
+        policy = self._session_policies.get(text)
+        if policy is None:
+            digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+            policy = parse_policy(text, kind=PolicyKind.SESSION, policy_id=f"session-policy-{digest}")
+            self._session_policies[text] = policy
+            if len(self._session_policies) > 1024:
+                self._session_policies.popitem(last=False)
+        return policy
+
+    def check(
+        self,
+        request: RequestView,
+        action: str,
+        resource: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        principal: Principal | None = None,
+        now: float | None = None,
+        source_ip: str | None = None,
+    ) -> tuple[Principal, Decision]:
+        """Authenticate (unless ``principal`` is given) and authorize one request; raise the IAMError to render."""
+        now = self.clock() if now is None else now
+        if principal is None:
+            principal = self.authenticate(request, now=now)
+        if principal is None:
+            raise MissingCredentialError("This resource requires authentication.", headers={
+                "WWW-Authenticate": 'Bearer realm="iam-middleware", AWS4-HMAC-SHA256'})
+        full = self.context_for(principal, request, now=now, source_ip=source_ip)
+        if context:
+            for key, value in context.items():
+                full[key.lower()] = value
+        decision = self.authorize(principal, action, resource, full, now=now)
+        if not decision.allowed:
+            error = AccessDeniedError(decision.message, decision=decision)
+            if decision.kind.value == "ImplicitlyDenied" and self.would_allow_with_mfa(principal, action, resource,
+                                                                                      full):
+                error = AccessDeniedError(decision.message + " (multi-factor authentication would allow it: log in "
+                                          "with a one-time code)", decision=decision, code="MultiFactorAuthRequired")
+            raise error
+        return principal, decision
+
+    # Sessions --------------------------------------------------------------------------------------------------
+    def _login_record(self, username: str) -> LoginRecord | None:
+        user = self._snapshot.user(username)
+        if user is None or user.password_hash is None:
+            return None
+        return LoginRecord(user.arn, user.arn, user.password_hash, user.totp, active=user.active)
+
+    def login(self, username: str, password: str, code: str, *, now: float | None = None,
+              source_ip: str | None = None) -> IssuedSession:
+        """Password + TOTP login; returns a session usable as a bearer token or cookie. Raises OTPError/LockedOut."""
+        return self.login_service.login(username, password, code, now=self.clock() if now is None else now,
+                                        source_ip=source_ip)
+
+
+def _token_type(token: str) -> str | None:
+    """The ``typ`` header of a JWT, unverified: it only picks which verifier runs, each verifying fully."""
+    try:
+        header = pyjwt.get_unverified_header(token)
+    except pyjwt.PyJWTError:
+        return None
+    typ = header.get("typ")
+    return typ if isinstance(typ, str) else None
+
+
+def _safe_session_name(name: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() or ch in "=,.@-_" else "-" for ch in name)
+    return cleaned or "web"
+
+
+def _with_session_policy(principal: Principal, text: str) -> Principal:
+    return replace(principal, session_policy=text)

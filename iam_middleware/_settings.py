@@ -1,0 +1,150 @@
+"""Settings: what the middleware needs besides the directory, read from the directory file's ``[settings]``."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._exceptions import ConfigurationError
+from .authenticators._jwks import JWKSSource, JWTKey
+from .authenticators._jwt import TrustedIssuer
+
+__all__ = ["Settings", "WebIdentityProvider"]
+
+
+@dataclass(frozen=True, slots=True)
+class WebIdentityProvider:
+    """An outside identity provider whose JWTs map to a role, as AWS's AssumeRoleWithWebIdentity does.
+
+    The role's trust policy decides, with ``Federated: <name>`` as the principal and the token's claims as condition
+    keys ``<name>:sub``, ``<name>:aud``, ... . ``tag_claims`` maps session tag names to claim names.
+    """
+
+    name: str
+    issuer: TrustedIssuer
+    role: str
+    session_name_claim: str = "sub"
+    tag_claims: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Settings:
+    """Middleware settings. ``session_secret`` signs session tokens; give every worker the same one."""
+
+    partition: str = "app"
+    service: str = "app"
+    regions: tuple[str, ...] = ("local",)
+    max_skew: float = 300.0
+    allow_unsigned_payload: bool = False
+    sigv4_verbatim_fallback: bool = False
+    s3_style_paths: bool = False
+    session_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    session_ttl: int = 3600
+    cookie_name: str = "iam_session"
+    allowed_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    web_identity: tuple[WebIdentityProvider, ...] = ()
+    login_max_failures: int = 5
+    login_lockout: float = 900.0
+    sts_max_duration: int = 43200
+    session_cache_seconds: float = 1.0
+
+    def __repr__(self) -> str:
+        return (f"Settings(partition={self.partition!r}, service={self.service!r}, regions={self.regions!r}, "
+                f"session_secret='********', web_identity={[p.name for p in self.web_identity]!r})")
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], *, base_dir: Path = Path(".")) -> Settings:
+        """Build settings from the ``[settings]`` table; secrets as ``env:NAME`` or the value."""
+        known = {
+            "partition", "service", "regions", "max_skew", "allow_unsigned_payload", "sigv4_verbatim_fallback",
+            "s3_style_paths", "session_secret", "session_ttl", "cookie_name", "allowed_origins", "trusted_proxies",
+            "web_identity", "login_max_failures", "login_lockout", "sts_max_duration", "session_cache_seconds",
+            "secrets_file", "default_account",
+        }
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ConfigurationError(f"settings: unknown key(s) {', '.join(unknown)}")
+        kwargs: dict[str, Any] = {}
+        for name in ("partition", "service", "cookie_name"):
+            if name in raw:
+                kwargs[name] = str(raw[name])
+        for name in ("max_skew", "login_lockout", "session_cache_seconds"):
+            if name in raw:
+                kwargs[name] = float(raw[name])
+        for name in ("session_ttl", "login_max_failures", "sts_max_duration"):
+            if name in raw:
+                kwargs[name] = int(raw[name])
+        for name in ("allow_unsigned_payload", "sigv4_verbatim_fallback", "s3_style_paths"):
+            if name in raw:
+                kwargs[name] = bool(raw[name])
+        if "regions" in raw:
+            kwargs["regions"] = tuple(str(r) for r in raw["regions"])
+        if "allowed_origins" in raw:
+            kwargs["allowed_origins"] = tuple(str(o).rstrip("/") for o in raw["allowed_origins"])
+        if "trusted_proxies" in raw:
+            try:
+                kwargs["trusted_proxies"] = tuple(ipaddress.ip_network(p, strict=False) for p in raw["trusted_proxies"])
+            except ValueError as exc:
+                raise ConfigurationError(f"settings.trusted_proxies: {exc}") from None
+        if "session_secret" in raw:
+            secret = _secret(raw["session_secret"], "settings.session_secret")
+            if len(secret.encode()) < 32:
+                raise ConfigurationError("settings.session_secret must be at least 32 bytes")
+            kwargs["session_secret"] = secret.encode()
+        providers = []
+        for i, entry in enumerate(raw.get("web_identity", [])):
+            providers.append(_provider(entry, f"settings.web_identity[{i}]", base_dir))
+        kwargs["web_identity"] = tuple(providers)
+        return cls(**kwargs)
+
+
+def _secret(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{where}: a secret is a non-empty string (env:NAME or the value)")
+    if value.startswith("env:"):
+        found = os.environ.get(value[4:])
+        if not found:
+            raise ConfigurationError(f"{where}: environment variable {value[4:]} is not set")
+        return found
+    return value
+
+
+def _provider(entry: Any, where: str, base_dir: Path) -> WebIdentityProvider:
+    if not isinstance(entry, Mapping):
+        raise ConfigurationError(f"{where}: must be a table")
+    try:
+        issuer = str(entry["issuer"])
+        role = str(entry["role"])
+    except KeyError as exc:
+        raise ConfigurationError(f"{where}: missing {exc.args[0]!r}") from None
+    algorithms = tuple(entry.get("algorithms", ("RS256",)))
+    keys: list[JWTKey] = []
+    jwks = None
+    if "hmac_secret" in entry:
+        keys.append(JWTKey(entry.get("kid"), algorithms, _secret(entry["hmac_secret"], f"{where}.hmac_secret")))
+    if "public_key_file" in entry:
+        path = base_dir / str(entry["public_key_file"])
+        try:
+            keys.append(JWTKey(entry.get("kid"), algorithms, path.read_bytes()))
+        except OSError as exc:
+            raise ConfigurationError(f"{where}.public_key_file: cannot read {path}: {exc.strerror}") from None
+    if "jwks_file" in entry:
+        jwks = JWKSSource.from_file(str(base_dir / str(entry["jwks_file"])))
+    elif "jwks_url" in entry:
+        jwks = JWKSSource.from_url(str(entry["jwks_url"]))
+    trusted = TrustedIssuer(
+        issuer, tuple(entry.get("audiences", ())), keys=tuple(keys), jwks=jwks,
+        leeway=float(entry.get("leeway", 60)), token_types=tuple(entry["token_types"]) if "token_types" in entry
+        else None,
+    )
+    name = str(entry.get("name", issuer.removeprefix("https://").removeprefix("http://").rstrip("/")))
+    return WebIdentityProvider(
+        name=name, issuer=trusted, role=role, session_name_claim=str(entry.get("session_name_claim", "sub")),
+        tag_claims=dict(entry.get("tag_claims", {})),
+    )

@@ -1,0 +1,105 @@
+"""Temporary credentials (ASIA key id, secret, session token), issued by the token service, kept in shared state.
+
+The record lives in the ``StateStore`` under the key id until it expires, so every worker and machine sees the same
+credentials, and deleting the record revokes them everywhere at once.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from ._exceptions import ServiceUnavailableError
+from .state import StateStore, StateUnavailableError
+
+__all__ = ["TemporaryCredential", "TemporaryCredentials"]
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class TemporaryCredential:
+    """What an ASIA key stands for: whose session it is, until when, with which MFA facts and session policy."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    kind: str  # "role" (AssumeRole*) or "user" (GetSessionToken)
+    arn: str  # the role's ARN, or the user's ARN
+    session_name: str
+    issued_at: float
+    expires_at: float
+    mfa_time: float | None = None
+    session_policy: str | None = None  # the policy document as JSON text
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    source: str | None = None  # the ARN of the caller that obtained it
+
+    def __repr__(self) -> str:
+        return (f"TemporaryCredential(access_key_id={self.access_key_id!r}, secret_access_key='********', "
+                f"session_token='********', kind={self.kind!r}, arn={self.arn!r}, expires_at={self.expires_at!r})")
+
+    def to_json(self) -> bytes:
+        data = {name: getattr(self, name) for name in self.__slots__}
+        data["tags"] = dict(self.tags)
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> TemporaryCredential | None:
+        try:
+            data = json.loads(raw)
+            data["tags"] = MappingProxyType(dict(data.get("tags") or {}))
+            return cls(**data)
+        except (ValueError, TypeError):
+            return None
+
+
+class TemporaryCredentials:
+    """Issue, look up and revoke temporary credentials in a ``StateStore``."""
+
+    def __init__(self, store: StateStore, *, prefix: str = "iam:sts:") -> None:
+        self._store = store
+        self._prefix = prefix
+
+    def issue(
+        self,
+        *,
+        kind: str,
+        arn: str,
+        session_name: str,
+        now: float,
+        duration: float,
+        mfa_time: float | None = None,
+        session_policy: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        source: str | None = None,
+    ) -> TemporaryCredential:
+        key_id = "ASIA" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
+        credential = TemporaryCredential(
+            access_key_id=key_id,
+            secret_access_key=secrets.token_urlsafe(30),
+            session_token=secrets.token_urlsafe(48),
+            kind=kind, arn=arn, session_name=session_name, issued_at=now, expires_at=now + duration,
+            mfa_time=mfa_time, session_policy=session_policy, tags=MappingProxyType(dict(tags or {})), source=source,
+        )
+        try:
+            self._store.set(self._prefix + key_id, credential.to_json(), ttl=duration)
+        except StateUnavailableError:
+            raise ServiceUnavailableError("temporary credentials cannot be issued: shared state unavailable") from None
+        return credential
+
+    def lookup(self, access_key_id: str) -> TemporaryCredential | None:
+        """The live credential for a key id, or None. Raises ServiceUnavailableError if the store cannot answer."""
+        try:
+            raw = self._store.get(self._prefix + access_key_id)
+        except StateUnavailableError:
+            raise ServiceUnavailableError("temporary credentials cannot be checked: shared state unavailable") from None
+        return TemporaryCredential.from_json(raw) if raw is not None else None
+
+    def revoke(self, access_key_id: str) -> None:
+        try:
+            self._store.delete(self._prefix + access_key_id)
+        except StateUnavailableError:
+            raise ServiceUnavailableError("temporary credentials cannot be revoked: shared state unavailable") from None

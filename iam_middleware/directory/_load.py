@@ -1,0 +1,317 @@
+"""Load a directory from a TOML or JSON file (or a dict), validated whole before use.
+
+Every policy goes through the engine; every reference (a group, role, policy or account named somewhere) must
+resolve. All problems are reported together in one ``ConfigurationError``, each with where it was found
+(``users.alice.groups[1]: group 'ops' does not exist in account 111122223333``).
+
+Secrets never need to live in the directory file: a secret field takes ``env:NAME`` (an environment variable) or
+``secret:KEY`` (a key of the ``secrets_file`` the settings name, TOML or JSON), or, for demos and tests, the value.
+Passwords are stored only as hashes (``iam-middleware hash-password``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .._exceptions import ConfigurationError, PolicyValidationError
+from ..authenticators._passwords import PasswordHash
+from ..authenticators._totp import TOTPDevice
+from ..policy import Policy, PolicyKind, parse_policy
+from ._model import AccessKey, Account, Group, Role, User
+from ._snapshot import Snapshot, stable_id
+
+__all__ = ["load_directory", "directory_from_dict"]
+
+_TOP = {"settings", "accounts", "policies", "groups", "users", "roles"}
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    raw = path.read_bytes()
+    if path.suffix.lower() == ".json":
+        data = json.loads(raw)
+    else:
+        data = tomllib.loads(raw.decode("utf-8"))
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{path}: the directory must be a table/object at the top level")
+    return data
+
+
+def load_directory(path: str | os.PathLike[str], *, version: int = 1) -> Snapshot:
+    """Read and validate a directory file (``.toml`` or ``.json``). Raises ConfigurationError listing every problem."""
+    file = Path(path)
+    try:
+        data = _read_mapping(file)
+    except OSError as exc:
+        raise ConfigurationError(f"{file}: cannot read the directory file ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{file}: not valid TOML/JSON: {exc}") from None
+    return directory_from_dict(data, base_dir=file.parent, version=version, source=str(file))
+
+
+class _Builder:
+    def __init__(self, data: Mapping[str, Any], base_dir: Path, source: str) -> None:
+        self.data = data
+        self.base_dir = base_dir
+        self.source = source
+        self.problems: list[str] = []
+        settings = data.get("settings") or {}
+        self.settings = settings if isinstance(settings, Mapping) else {}
+        self.partition = str(self.settings.get("partition", "app"))
+        self.secrets = self._load_secrets()
+        self.policies: dict[str, Policy] = {}
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append(f"{where}: {message}")
+
+    def _load_secrets(self) -> Mapping[str, Any]:
+        name = self.settings.get("secrets_file")
+        if not name:
+            return {}
+        path = self.base_dir / str(name)
+        try:
+            return _read_mapping(path)
+        except (OSError, ValueError) as exc:
+            self.problem("settings.secrets_file", f"cannot read {path}: {exc}")
+            return {}
+
+    def secret(self, value: Any, where: str) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            self.problem(where, "a secret must be a non-empty string (env:NAME, secret:KEY or the value)")
+            return None
+        if value.startswith("env:"):
+            found = os.environ.get(value[4:])
+            if not found:
+                self.problem(where, f"environment variable {value[4:]} is not set")
+            return found
+        if value.startswith("secret:"):
+            found = self.secrets.get(value[7:])
+            if not isinstance(found, str) or not found:
+                self.problem(where, f"secret {value[7:]!r} is not in the secrets file")
+                return None
+            return found
+        return value
+
+    def table(self, name: str) -> Mapping[str, Any]:
+        value = self.data.get(name) or {}
+        if not isinstance(value, Mapping):
+            self.problem(name, "must be a table of named entries")
+            return {}
+        return value
+
+    def document(self, value: Any, where: str, kind: PolicyKind, label: str) -> Policy | None:
+        """A policy given inline (table or JSON string) or as ``{file = "path.json"}``."""
+        if isinstance(value, Mapping) and set(value) <= {"file", "document"} and value:
+            if "file" in value:
+                path = self.base_dir / str(value["file"])
+                try:
+                    value = path.read_bytes()
+                except OSError as exc:
+                    self.problem(where, f"cannot read policy file {path}: {exc.strerror or exc}")
+                    return None
+            else:
+                value = value["document"]
+        try:
+            return parse_policy(value, kind=kind, policy_id=label)
+        except PolicyValidationError as exc:
+            for issue in exc.issues:
+                self.problem(f"{where}.{issue.location}" if issue.location else where, issue.message)
+        except (TypeError, ValueError) as exc:
+            self.problem(where, f"not a policy document: {exc}")
+        return None
+
+    def attached(self, entry: Mapping[str, Any], where: str, label: str) -> tuple[Policy, ...]:
+        """Managed policies named in ``policies`` plus ``inline`` documents."""
+        found: list[Policy] = []
+        names = entry.get("policies", [])
+        if not isinstance(names, list):
+            self.problem(f"{where}.policies", "must be a list of policy names")
+            names = []
+        for i, name in enumerate(names):
+            policy = self.policies.get(name) if isinstance(name, str) else None
+            if policy is None:
+                self.problem(f"{where}.policies[{i}]", f"policy {name!r} does not exist")
+            else:
+                found.append(policy)
+        inline = entry.get("inline", {})
+        if not isinstance(inline, Mapping):
+            self.problem(f"{where}.inline", "must be a table of name = policy document")
+            inline = {}
+        for name, doc in inline.items():
+            policy = self.document(doc, f"{where}.inline.{name}", PolicyKind.IDENTITY, f"{label}/{name}")
+            if policy is not None:
+                found.append(policy)
+        return tuple(found)
+
+    def boundary(self, entry: Mapping[str, Any], where: str) -> Policy | None:
+        name = entry.get("boundary")
+        if name is None:
+            return None
+        if isinstance(name, str):
+            policy = self.policies.get(name)
+            if policy is None:
+                self.problem(f"{where}.boundary", f"policy {name!r} does not exist")
+                return None
+            return parse_policy(policy.document, kind=PolicyKind.BOUNDARY, policy_id=policy.id)
+        return self.document(name, f"{where}.boundary", PolicyKind.BOUNDARY, f"{where}/boundary")
+
+    def account_of(self, entry: Mapping[str, Any], where: str, accounts: Mapping[str, Account]) -> str:
+        account = entry.get("account", self.settings.get("default_account"))
+        if account is None and len(accounts) == 1:
+            return next(iter(accounts))
+        if not isinstance(account, str) or account not in accounts:
+            self.problem(f"{where}.account", f"account {account!r} does not exist")
+            return str(account)
+        return account
+
+    def tags(self, entry: Mapping[str, Any], where: str) -> dict[str, str]:
+        tags = entry.get("tags", {})
+        if not isinstance(tags, Mapping) or not all(isinstance(v, str) for v in tags.values()):
+            self.problem(f"{where}.tags", "must be a table of string values")
+            return {}
+        return {str(k): v for k, v in tags.items()}
+
+    def build(self, version: int) -> Snapshot:
+        for key in self.data:
+            if key not in _TOP:
+                self.problem(str(key), f"unknown section (expected one of {', '.join(sorted(_TOP))})")
+        for name, doc in self.table("policies").items():
+            policy = self.document(doc, f"policies.{name}", PolicyKind.IDENTITY, name)
+            if policy is not None:
+                self.policies[name] = policy
+        accounts = self._accounts()
+        groups = self._groups(accounts)
+        users = self._users(accounts, {(g.account, g.name) for g in groups})
+        roles = self._roles(accounts)
+        if self.problems:
+            raise ConfigurationError(
+                f"{self.source}: invalid directory ({len(self.problems)} problem(s)):\n  " + "\n  ".join(self.problems)
+            )
+        return Snapshot(partition=self.partition, accounts=accounts.values(), users=users, groups=groups,
+                        roles=roles, version=version, source=self.source)
+
+    def _accounts(self) -> dict[str, Account]:
+        accounts: dict[str, Account] = {}
+        for account_id, entry in self.table("accounts").items():
+            where = f"accounts.{account_id}"
+            if not isinstance(entry, Mapping):
+                self.problem(where, "must be a table")
+                continue
+            guardrails: list[Policy] = []
+            for i, name in enumerate(entry.get("guardrails", [])):
+                policy = self.policies.get(name)
+                if policy is None:
+                    self.problem(f"{where}.guardrails[{i}]", f"policy {name!r} does not exist")
+                else:
+                    guardrails.append(parse_policy(policy.document, kind=PolicyKind.GUARDRAIL, policy_id=policy.id))
+            accounts[str(account_id)] = Account(str(account_id), str(entry.get("name", "")), tuple(guardrails))
+        if not accounts:
+            self.problem("accounts", "at least one account is needed")
+        return accounts
+
+    def _groups(self, accounts: Mapping[str, Account]) -> list[Group]:
+        groups = []
+        for name, entry in self.table("groups").items():
+            where = f"groups.{name}"
+            if not isinstance(entry, Mapping):
+                self.problem(where, "must be a table")
+                continue
+            account = self.account_of(entry, where, accounts)
+            groups.append(Group(account, name, self.attached(entry, where, f"group/{name}")))
+        return groups
+
+    def _users(self, accounts: Mapping[str, Account], groups: set[tuple[str, str]]) -> list[User]:
+        users = []
+        for key, entry in self.table("users").items():
+            where = f"users.{key}"
+            if not isinstance(entry, Mapping):
+                self.problem(where, "must be a table")
+                continue
+            name = str(entry.get("name", key))
+            account = self.account_of(entry, where, accounts)
+            path = str(entry.get("path", "/"))
+            if not (path.startswith("/") and path.endswith("/")):
+                self.problem(f"{where}.path", "a path starts and ends with '/'")
+            arn = f"arn:{self.partition}:iam::{account}:user{path}{name}"
+            member_of = tuple(entry.get("groups", []))
+            for i, group in enumerate(member_of):
+                if (account, group) not in groups:
+                    self.problem(f"{where}.groups[{i}]", f"group {group!r} does not exist in account {account}")
+            password_hash = entry.get("password_hash")
+            if password_hash is not None:
+                try:
+                    PasswordHash.parse(str(password_hash))
+                except ValueError as exc:
+                    self.problem(f"{where}.password_hash", str(exc))
+            totp = None
+            seed = self.secret(entry.get("totp_secret"), f"{where}.totp_secret")
+            if seed is not None:
+                try:
+                    totp = TOTPDevice(seed)
+                except ValueError as exc:
+                    self.problem(f"{where}.totp_secret", str(exc))
+            keys = []
+            for i, raw in enumerate(entry.get("access_keys", [])):
+                at = f"{where}.access_keys[{i}]"
+                if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str):
+                    self.problem(at, "an access key is a table with id and secret")
+                    continue
+                secret = self.secret(raw.get("secret"), f"{at}.secret")
+                if secret is not None:
+                    keys.append(AccessKey(raw["id"], secret, bool(raw.get("active", True))))
+            users.append(User(
+                account=account, name=name, arn=arn, id=stable_id("AIDA", arn), path=path, groups=member_of,
+                tags=self.tags(entry, where), policies=self.attached(entry, where, f"user/{name}"),
+                boundary=self.boundary(entry, where), password_hash=password_hash, totp=totp,
+                access_keys=tuple(keys), active=bool(entry.get("active", True)),
+            ))
+        seen: dict[str, str] = {}
+        for user in users:
+            for key in user.access_keys:
+                if key.id in seen:
+                    self.problem(f"users.{user.name}.access_keys", f"key {key.id} also belongs to {seen[key.id]}")
+                seen[key.id] = user.name
+        return users
+
+    def _roles(self, accounts: Mapping[str, Account]) -> list[Role]:
+        roles = []
+        for name, entry in self.table("roles").items():
+            where = f"roles.{name}"
+            if not isinstance(entry, Mapping):
+                self.problem(where, "must be a table")
+                continue
+            account = self.account_of(entry, where, accounts)
+            path = str(entry.get("path", "/"))
+            arn = f"arn:{self.partition}:iam::{account}:role{path}{name}"
+            trust_raw = entry.get("trust_policy")
+            if trust_raw is None:
+                self.problem(f"{where}.trust_policy", "a role needs a trust policy")
+                continue
+            trust = self.document(trust_raw, f"{where}.trust_policy", PolicyKind.TRUST, f"role/{name}/trust")
+            duration = entry.get("max_session_duration", 3600)
+            if not isinstance(duration, int) or not 900 <= duration <= 43200:
+                self.problem(f"{where}.max_session_duration", "must be whole seconds from 900 to 43200")
+                duration = 3600
+            if trust is None:
+                continue
+            roles.append(Role(
+                account=account, name=name, arn=arn, id=stable_id("AROA", arn), trust_policy=trust, path=path,
+                tags=self.tags(entry, where), policies=self.attached(entry, where, f"role/{name}"),
+                boundary=self.boundary(entry, where), max_session_duration=duration,
+            ))
+        return roles
+
+
+def directory_from_dict(
+    data: Mapping[str, Any], *, base_dir: str | os.PathLike[str] = ".", version: int = 1, source: str = "<dict>"
+) -> Snapshot:
+    """Validate a directory given as a mapping (the parsed form of the file). Raises ConfigurationError."""
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(f"{source}: the directory must be a mapping")
+    return _Builder(data, Path(base_dir), source).build(version)

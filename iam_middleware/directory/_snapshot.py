@@ -1,0 +1,197 @@
+"""An immutable directory snapshot: lookups, principal construction, and per-principal compiled authorizers.
+
+A reload builds a new Snapshot and swaps it in whole; Authorizers (and so their decision caches) belong to one
+snapshot, so a policy change can never be answered from a stale cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Protocol, runtime_checkable
+
+from .._principal import CredentialKind, Principal, PrincipalType
+from ..policy import Caller, Policy, PolicySet
+from ..policy._authorizer import Authorizer
+from ._model import AccessKey, Account, Group, Role, User
+
+__all__ = ["Directory", "Snapshot", "stable_id"]
+
+
+def stable_id(prefix: str, arn: str) -> str:
+    """An AWS-style unique id (``AIDA…``/``AROA…``) derived from the ARN, stable across reloads."""
+    digest = hashlib.sha256(arn.encode()).digest()
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    return prefix + "".join(alphabet[b % 32] for b in digest[:17])
+
+
+@runtime_checkable
+class Directory(Protocol):
+    """What the middleware asks of a directory. ``Snapshot`` implements it; an application may back it with its
+    own database by implementing these methods (each must be fast, or cached by the implementation)."""
+
+    version: int
+    partition: str
+
+    def user(self, name: str, account: str | None = None) -> User | None: ...
+    def user_by_arn(self, arn: str) -> User | None: ...
+    def access_key(self, key_id: str) -> tuple[AccessKey, User] | None: ...
+    def role(self, name_or_arn: str, account: str | None = None) -> Role | None: ...
+    def account(self, account_id: str) -> Account | None: ...
+    def authorizer(self, principal: Principal, session_policy: Policy | None = None) -> Authorizer: ...
+
+
+class Snapshot:
+    """One validated, immutable version of the directory."""
+
+    def __init__(
+        self,
+        *,
+        partition: str,
+        accounts: Iterable[Account],
+        users: Iterable[User],
+        groups: Iterable[Group],
+        roles: Iterable[Role],
+        version: int = 1,
+        source: str = "<memory>",
+    ) -> None:
+        self.version = version
+        self.partition = partition
+        self.source = source
+        self.accounts: Mapping[str, Account] = MappingProxyType({a.id: a for a in accounts})
+        self.users: Mapping[str, User] = MappingProxyType({u.arn: u for u in users})
+        self.groups: Mapping[tuple[str, str], Group] = MappingProxyType({(g.account, g.name): g for g in groups})
+        self.roles: Mapping[str, Role] = MappingProxyType({r.arn: r for r in roles})
+        by_name: dict[str, list[User]] = {}
+        keys: dict[str, tuple[AccessKey, User]] = {}
+        for user in self.users.values():
+            by_name.setdefault(user.name, []).append(user)
+            for key in user.access_keys:
+                keys[key.id] = (key, user)
+        self._users_by_name = by_name
+        self._access_keys = keys
+        self._authorizers: dict[tuple[str, str], Authorizer] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (f"Snapshot(version={self.version}, source={self.source!r}, accounts={len(self.accounts)}, "
+                f"users={len(self.users)}, roles={len(self.roles)})")
+
+    # Lookups ---------------------------------------------------------------------------------------------------
+    def user(self, name: str, account: str | None = None) -> User | None:
+        """A user by name; ``account/name`` or ``account=`` picks among accounts. Ambiguous names find nothing."""
+        if account is None and "/" in name:
+            account, _, name = name.partition("/")
+        found = [u for u in self._users_by_name.get(name, ()) if account is None or u.account == account]
+        return found[0] if len(found) == 1 else None
+
+    def user_by_arn(self, arn: str) -> User | None:
+        return self.users.get(arn)
+
+    def access_key(self, key_id: str) -> tuple[AccessKey, User] | None:
+        return self._access_keys.get(key_id)
+
+    def role(self, name_or_arn: str, account: str | None = None) -> Role | None:
+        if name_or_arn.startswith("arn:"):
+            return self.roles.get(name_or_arn)
+        found = [r for r in self.roles.values() if r.name == name_or_arn and (account is None or r.account == account)]
+        return found[0] if len(found) == 1 else None
+
+    def account(self, account_id: str) -> Account | None:
+        return self.accounts.get(account_id)
+
+    def group(self, account: str, name: str) -> Group | None:
+        return self.groups.get((account, name))
+
+    # Principals ------------------------------------------------------------------------------------------------
+    def user_principal(
+        self,
+        user: User,
+        kind: CredentialKind,
+        *,
+        auth_time: float | None = None,
+        mfa_time: float | None = None,
+        expires_at: float | None = None,
+        access_key_id: str | None = None,
+        issuer: str | None = None,
+    ) -> Principal:
+        """The principal of a user. MFA facts exist only for session credentials (absent for long-term keys)."""
+        session_like = kind in (CredentialKind.SESSION, CredentialKind.TEMPORARY_ACCESS_KEY, CredentialKind.JWT)
+        return Principal(
+            arn=user.arn, type=PrincipalType.USER, account=user.account, name=user.name, id=user.id,
+            credential_kind=kind, groups=user.groups, tags=user.tags, issuer=issuer, auth_time=auth_time,
+            mfa_present=(mfa_time is not None) if session_like else None, mfa_time=mfa_time,
+            token_issue_time=auth_time if session_like else None, expires_at=expires_at, access_key_id=access_key_id,
+        )
+
+    def role_principal(
+        self,
+        role: Role,
+        session_name: str,
+        kind: CredentialKind,
+        *,
+        auth_time: float,
+        expires_at: float,
+        mfa_time: float | None = None,
+        session_tags: Mapping[str, str] | None = None,
+        access_key_id: str | None = None,
+        issuer: str | None = None,
+        extra_context: Mapping[str, object] | None = None,
+    ) -> Principal:
+        """The principal of a role session (``arn:…:sts::acct:assumed-role/Role/session``)."""
+        tags = dict(role.tags)
+        tags.update(session_tags or {})
+        return Principal(
+            arn=f"arn:{self.partition}:sts::{role.account}:assumed-role/{role.name}/{session_name}",
+            type=PrincipalType.ASSUMED_ROLE, account=role.account, name=role.name,
+            id=f"{role.id}:{session_name}", credential_kind=kind, source_arn=role.arn,
+            tags=MappingProxyType(tags), issuer=issuer, auth_time=auth_time,
+            mfa_present=mfa_time is not None, mfa_time=mfa_time, token_issue_time=auth_time,
+            expires_at=expires_at, session_name=session_name, access_key_id=access_key_id,
+            extra_context=MappingProxyType(dict(extra_context or {})),
+        )
+
+    # Authorization ---------------------------------------------------------------------------------------------
+    def authorizer(self, principal: Principal, session_policy: Policy | None = None) -> Authorizer:
+        """The compiled layers of a principal (cached for this snapshot's life).
+
+        A session policy is told apart by its ``id``: give each distinct document a distinct id (the token service
+        uses a digest of the document).
+        """
+        key = (principal.arn, session_policy.id if session_policy is not None else "")
+        found = self._authorizers.get(key)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._authorizers.get(key)
+            if found is None:
+                if len(self._authorizers) >= 10_000:
+                    self._authorizers.clear()
+                found = self._authorizers[key] = self._build_authorizer(principal, session_policy)
+        return found
+
+    def _build_authorizer(self, principal: Principal, session_policy: Policy | None) -> Authorizer:
+        account = self.accounts.get(principal.account)
+        guardrails = PolicySet(account.guardrails) if account is not None and account.guardrails else None
+        caller = Caller.from_arn(principal.arn)
+        if principal.type is PrincipalType.USER:
+            user = self.users.get(principal.arn)
+            if user is None:
+                return Authorizer(caller, guardrails=guardrails)
+            policies = list(user.policies)
+            for group_name in user.groups:
+                group = self.groups.get((user.account, group_name))
+                if group is not None:
+                    policies.extend(group.policies)
+            return Authorizer(
+                caller, identity=PolicySet(policies), boundary=PolicySet.of(user.boundary), guardrails=guardrails,
+            )
+        role = self.roles.get(principal.source_arn or "")
+        if role is None:
+            return Authorizer(caller, guardrails=guardrails)
+        return Authorizer(
+            caller, identity=PolicySet(role.policies), boundary=PolicySet.of(role.boundary),
+            session=PolicySet.of(session_policy), guardrails=guardrails,
+        )
