@@ -24,6 +24,7 @@ from .._request import RequestView
 from ..state import StateStore, StateUnavailableError
 
 __all__ = [
+    "SESSION_TYP",
     "IssuedSession",
     "MalformedSessionTokenError",
     "SessionClaims",
