@@ -43,7 +43,8 @@ class LoginThrottle:
     (capped at ``lockout``). Reaching ``max_failures`` within ``window`` seconds locks the user for
     ``lockout`` seconds. Until a successful login, or until ``history`` seconds pass after a lockout ends,
     each further failure locks again for twice as long, up to ``max_lockout``. A per-address limit applies
-    only when ``max_failures_per_ip`` is set; an address locks again only on reaching its limit again.
+    only when ``max_failures_per_ip`` is set; addresses get no per-failure delay, and after a lockout they get
+    a fresh budget once their failure window has passed.
     """
 
     def __init__(

@@ -87,9 +87,9 @@ class TOTPDevice:
             raise ConfigurationError("TOTP secret has an impossible base32 length") from None
         if len(raw) * 8 < _MIN_SECRET_BITS:
             raise ConfigurationError(f"TOTP secret must carry at least {_MIN_SECRET_BITS} bits")
-        if self.digits not in (6, 8) or isinstance(self.digits, bool):
+        if type(self.digits) is not int or self.digits not in (6, 8):
             raise ConfigurationError(f"TOTP digits must be 6 or 8, got {self.digits!r}")
-        if isinstance(self.period, bool) or not isinstance(self.period, int) or not 1 <= self.period <= 120:
+        if type(self.period) is not int or not 1 <= self.period <= 120:
             raise ConfigurationError(f"TOTP period must be an int number of seconds in 1..120, got {self.period!r}")
         if self.algorithm not in _DIGESTS:
             raise ConfigurationError(f"TOTP algorithm must be one of {sorted(_DIGESTS)}, got {self.algorithm!r}")

@@ -224,6 +224,20 @@ def test_addresses_are_grouped_as_one_source(store: StateStore, clock: Clock, fi
     assert locked_for(throttle, "carol", clock, source_ip=first) is not None
 
 
+def test_address_gets_a_fresh_budget_after_its_window_but_a_longer_lockout(store: StateStore, clock: Clock) -> None:
+    throttle = LoginThrottle(store, max_failures_per_ip=3, window=60, lockout=100, base_delay=0)
+    users = iter(f"user{n}" for n in range(100))
+    for _ in range(3):
+        fail(throttle, next(users), clock, source_ip="203.0.113.7")
+    assert locked_for(throttle, "x", clock, source_ip="203.0.113.7") == 100
+    clock.now += 100
+    for _ in range(2):
+        fail(throttle, next(users), clock, source_ip="203.0.113.7")
+    assert locked_for(throttle, "x", clock, source_ip="203.0.113.7") is None
+    fail(throttle, next(users), clock, source_ip="203.0.113.7")
+    assert locked_for(throttle, "x", clock, source_ip="203.0.113.7") == 200
+
+
 def test_other_ipv6_prefix_is_another_source(store: StateStore, clock: Clock) -> None:
     throttle = LoginThrottle(store, max_failures_per_ip=2, base_delay=0)
     fail(throttle, "alice", clock, times=2, source_ip="2001:db8:1:2::1")

@@ -316,6 +316,7 @@ def test_seed_is_canonicalised() -> None:
         {"secret": 12345},
         {"secret": SEED, "digits": 7},
         {"secret": SEED, "digits": True},
+        {"secret": SEED, "digits": 6.0},
         {"secret": SEED, "period": 0},
         {"secret": SEED, "period": 121},
         {"secret": SEED, "period": 30.0},
