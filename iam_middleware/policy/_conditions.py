@@ -16,17 +16,15 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ._issues import PolicyIssue
 from ._match import Matcher, compile_arn, compile_plain
-from ._variables import Literal, Template, TemplateError, Variable, parse_template, substitute
+from ._variables import Literal, Template, TemplateError, Variable, parse_template, scalar_text, substitute
 
 __all__ = ["ConditionEntry", "OPERATORS", "compile_conditions", "split_operator"]
 
@@ -86,49 +84,79 @@ def split_operator(name: str) -> tuple[str | None, str, bool] | None:
     return qualifier, base, if_exists
 
 
-def _text(value: Any) -> str:
-    """Type a JSON scalar the way IAM compares it: true -> "true", 3600 -> "3600"."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def parse_number(text: str) -> Decimal | None:
-    try:
-        number = Decimal(text.strip())
-    except (InvalidOperation, ValueError):
+    """An integer or decimal (``3600``, ``-1.5``, ``2e3``); anything else (blanks, ``NaN``, ``1_000``) is None."""
+    if not _NUMBER.fullmatch(text):
         return None
-    return number if number.is_finite() else None
+    try:
+        return Decimal(text)
+    except (InvalidOperation, ValueError):  # pragma: no cover - the pattern admits only what Decimal reads
+        return None
 
 
-_EPOCH = re.compile(r"-?\d+(\.\d+)?")
+# IAM's date grammar, as its "legacy parsing" accepts it: epoch seconds, or an ISO 8601 date with optional time and
+# offset (``2019-07-01``, ``2019-07-01T13:20:15Z``, ``2016-12-13t2:00:00.593194+23``, even a bare year ``01T``).
+_EPOCH = re.compile(r"\d+(?:\.\d+)?")
+_ISO = re.compile(
+    r"(?P<year>-?\d{1,9})(?:-(?P<month>\d{1,2})(?:-(?P<day>\d{1,2}))?)?"
+    r"(?:[Tt](?:(?P<hour>\d{1,2})(?::(?P<minute>\d{1,2})(?::(?P<second>\d{1,2})(?:\.(?P<fraction>\d{1,9}))?)?)?"
+    r"(?P<zone>[Zz]|(?P<zsign>[+-])(?P<zhour>\d{2})(?::?(?P<zminute>\d{2}))?)?)?)?"
+)
+_YEARS = (-292275054, 292278993)  # the span IAM accepts (Java's millisecond clock)
+_MAX_EPOCH = 2**63 - 1
+_NANO = 10**9
 
 
-def parse_date(text: str) -> float | None:
-    """W3C ISO 8601 (date, or date and time with an offset or Z) or epoch seconds, as epoch seconds."""
-    text = text.strip()
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 in the proleptic Gregorian calendar, for any year (datetime stops at 1..9999)."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+def _month_days(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def parse_date(text: str) -> int | None:
+    """Epoch seconds or a W3C/ISO 8601 date-time, as epoch nanoseconds (exact, so equality is meaningful)."""
     if _EPOCH.fullmatch(text):
-        try:
-            value = float(text)
-        except OverflowError:
+        epoch = Decimal(text)
+        return int(epoch * _NANO) if epoch <= _MAX_EPOCH else None
+    m = _ISO.fullmatch(text)
+    if m is None:
+        return None
+    year = int(m["year"])
+    month = int(m["month"] or 1)
+    day = int(m["day"] or 1)
+    hour, minute, second = int(m["hour"] or 0), int(m["minute"] or 0), int(m["second"] or 0)
+    if not (_YEARS[0] <= year <= _YEARS[1] and 1 <= month <= 12 and 1 <= day <= _month_days(year, month)):
+        return None
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    offset = 0
+    if m["zsign"]:
+        zone_hour, zone_minute = int(m["zhour"]), int(m["zminute"] or 0)
+        if zone_hour > 23 or zone_minute > 59:
             return None
-        return value if math.isfinite(value) and abs(value) < 2**63 else None
-    if len(text) < 10 or not text[:4].isdigit():
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+        offset = (zone_hour * 3600 + zone_minute * 60) * (1 if m["zsign"] == "+" else -1)
+    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset
+    fraction = int((m["fraction"] or "").ljust(9, "0"))
+    return seconds * _NANO + fraction
 
 
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A request address; an IPv4-mapped IPv6 address (``::ffff:203.0.113.7``) is its IPv4 address."""
     try:
-        address = ipaddress.ip_address(text.strip())
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -137,15 +165,20 @@ def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 
 def _parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """A policy CIDR (a bare address is ``/32`` or ``/128``); an IPv4-mapped IPv6 range becomes its IPv4 range."""
     try:
-        return ipaddress.ip_network(text.strip(), strict=False)
+        network = ipaddress.ip_network(text, strict=False)
     except ValueError:
         return None
+    mapped = network.network_address.ipv4_mapped if isinstance(network, ipaddress.IPv6Network) else None
+    if mapped is not None and network.prefixlen >= 96:
+        return ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}", strict=False)
+    return network
 
 
 def _parse_binary(text: str) -> bytes | None:
     try:
-        return base64.b64decode(text.strip(), validate=True)
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return None
 
@@ -214,7 +247,7 @@ def _elem_for(family: str, values: Sequence[str], templates: Sequence[Template] 
         if any(v not in ("true", "false") for v in lowered):
             return None
         truth = frozenset(lowered)
-        return lambda r, ctx, missing: r.strip().lower() in truth
+        return lambda r, ctx, missing: r.lower() in truth
     if family == "binary":
         blobs = [_parse_binary(v) for v in values]
         if any(b is None for b in blobs):
@@ -283,7 +316,18 @@ def _cached(kind: str, parts: tuple[Any, ...], build: Callable[[Sequence[Any]], 
 
 
 def _is_missing(value: Any) -> bool:
+    """No value to test: the key is absent, null, or an empty list."""
     return value is None or (isinstance(value, (list, tuple)) and len(value) == 0)
+
+
+def _is_empty_set(value: Any) -> bool:
+    """An empty data set for set qualifiers and ``Null``: missing, or an empty string.
+
+    IAM User Guide (multivalued context keys): when the request's values "resolve to an empty data set (for example,
+    an empty string)", ForAllValues is true and ForAnyValue false; a ``Null: false`` check is what keeps a missing
+    key or one "with empty values" from evaluating to true, so ``Null`` treats an empty string as null too.
+    """
+    return value == "" or _is_missing(value)
 
 
 def _build_test(
@@ -291,16 +335,15 @@ def _build_test(
 ) -> Callable[[Mapping[str, Any], set[str] | None], bool]:
     def test(ctx: Mapping[str, Any], missing: set[str] | None) -> bool:
         value = ctx.get(key)
-        if _is_missing(value):
-            if missing is not None and not if_exists:
+        if _is_empty_set(value) if qualifier else _is_missing(value):
+            if missing is not None and value is None and not if_exists:
                 missing.add(key_name)
             if qualifier == "all":
                 return True
             if qualifier == "any":
                 return if_exists
             return if_exists or negated
-        many = isinstance(value, (list, tuple))
-        items = [_text(v) for v in value] if many else [_text(value)]
+        items = [scalar_text(v) for v in value] if isinstance(value, (list, tuple)) else [scalar_text(value)]
         if negated:
             results = (not positive(r, ctx, missing) for r in items)
         else:
@@ -320,7 +363,7 @@ def _null_test(qualifier: str | None, key: str, expect_missing: frozenset[bool])
         return lambda ctx, missing: True
     if qualifier == "any":
         return lambda ctx, missing: False
-    return lambda ctx, missing: _is_missing(ctx.get(key)) in expect_missing
+    return lambda ctx, missing: _is_empty_set(ctx.get(key)) in expect_missing
 
 
 def compile_conditions(
@@ -380,7 +423,7 @@ def _compile_entry(
             PolicyIssue(where, "Syntax errors in policy. Condition values must be strings, numbers or booleans")
         )
         return None
-    values = tuple(_text(v) for v in raw_values)
+    values = tuple(scalar_text(v) for v in raw_values)
     key = key_name.lower()
     if family == "null":
         truth = {v.lower() for v in values}
@@ -404,7 +447,11 @@ def _compile_entry(
             return None
     positive = _elem_for(family, values, templates)
     if positive is None:
-        issues.append(PolicyIssue(where, f"{base} cannot parse the value(s) {list(values)!r}", code="type"))
+        problem = f"{base} cannot parse the value(s) {list(values)!r}"
+        if family.startswith("date_"):
+            # IAM rejects a malformed date with its legacy-parser message; other types it leaves to Access Analyzer.
+            problem = f"The policy failed legacy parsing: {problem} as a date (ISO 8601 or epoch seconds)"
+        issues.append(PolicyIssue(where, problem, code="type"))
         return None
     test = _build_test(qualifier, family, negated, if_exists, key, key_name, positive)
     variable_keys = frozenset(p.key for t in templates or () for p in t if isinstance(p, Variable))

@@ -66,7 +66,7 @@ class Caller:
             ids[arn] = "federated"
         elif service == "iam" and resource == "root":
             kind = CallerKind.ROOT
-            ids[arn] = "user"
+            ids[arn] = "account"  # the root user is the account principal itself
         else:
             ids[arn] = "session"
         if account:
@@ -205,17 +205,17 @@ def _evaluate(
     if resource_policy is not None:
         layers.append(("resource", bool(r_allow)))
 
+    # A root user has every permission in its own account, which is the trusted side of a cross-account request.
     cross_account = resource_account is not None and caller.account != "" and resource_account != caller.account
-    if cross_account and caller.kind is CallerKind.ROOT:
-        identity_ok = bool(i_allow)  # a root user is allowed by default only in its own account
     via_identity = identity_ok and boundary_ok and session_ok
     allowed: list[MatchedStatement] | None = None
     if cross_account:
         # Both sides must allow: the principal's account (identity path) and the resource's (resource policy).
         if r_allow and via_identity:
             allowed = (
-                _matched("guardrail", g_allow, guardrails) + _matched("identity", i_allow, identity)
-                + _matched("resource", r_allow, resource_policy)
+                _matched("guardrail", g_allow, guardrails) + _matched("resource", r_allow, resource_policy)
+                + _matched("identity", i_allow, identity) + _matched("boundary", b_allow, boundary)
+                + _matched("session", s_allow, session)
             )
         denied_by = "resource" if via_identity else _first_failing(identity_ok, boundary_ok, session_ok)
     else:
@@ -224,13 +224,14 @@ def _evaluate(
             entry for entry, grant in zip(r_allow, r_grants, strict=True)
             if grant in _DIRECT or (grant == "role" and boundary_ok and session_ok)
         ]
-        if direct:
+        # Allowed: every statement that allowed on a path that holds (direct grants, then the identity path).
+        if direct or via_identity:
             allowed = _matched("guardrail", g_allow, guardrails) + _matched("resource", direct, resource_policy)
-        elif via_identity:
-            allowed = (
-                _matched("guardrail", g_allow, guardrails) + _matched("identity", i_allow, identity)
-                + _matched("boundary", b_allow, boundary) + _matched("session", s_allow, session)
-            )
+            if via_identity:
+                allowed += (
+                    _matched("identity", i_allow, identity) + _matched("boundary", b_allow, boundary)
+                    + _matched("session", s_allow, session)
+                )
         denied_by = _first_failing(identity_ok, boundary_ok, session_ok)
     if allowed is not None:
         return Decision(DecisionKind.ALLOWED, caller.arn, action, resource, tuple(allowed), None, tuple(layers),

@@ -27,6 +27,18 @@ def _always(_: str) -> bool:
     return True
 
 
+def _any_run(_: int) -> str:
+    return ".*"
+
+
+def _any_char(_: int) -> str:
+    return "."
+
+
+def _segment_char(_: int) -> str:
+    return "[^:]"
+
+
 def tokens(parts: Sequence[Part]) -> list[Token]:
     """Characters with their wildcard flag: policy text keeps ``*``/``?`` as wildcards, literals never do."""
     out: list[Token] = []
@@ -38,7 +50,8 @@ def tokens(parts: Sequence[Part]) -> list[Token]:
     return out
 
 
-def _from_tokens(toks: list[Token], star: Callable[[int], str], qmark: str, flags: int) -> Matcher:
+def _from_tokens(toks: list[Token], star: Callable[[int], str], qmark: Callable[[int], str], flags: int) -> Matcher:
+    """A matcher for tokens; ``star(i)``/``qmark(i)`` give the regex for the wildcard at position ``i``."""
     wild = [i for i, (_, w) in enumerate(toks) if w]
     text = "".join(ch for ch, _ in toks)
     if not wild:
@@ -58,7 +71,7 @@ def _from_tokens(toks: list[Token], star: Callable[[int], str], qmark: str, flag
         elif ch == "*":
             pattern.append(star(i))
         else:
-            pattern.append(qmark)
+            pattern.append(qmark(i))
     regex = re.compile("".join(pattern), flags | re.DOTALL)
     fullmatch = regex.fullmatch
     return lambda value: fullmatch(value) is not None
@@ -66,7 +79,7 @@ def _from_tokens(toks: list[Token], star: Callable[[int], str], qmark: str, flag
 
 def compile_plain(parts: Sequence[Part], *, ignore_case: bool = False) -> Matcher:
     """``StringLike`` semantics: ``*`` and ``?`` cross every character, ``:`` and ``/`` included."""
-    return _from_tokens(tokens(parts), lambda _: ".*", ".", re.IGNORECASE if ignore_case else 0)
+    return _from_tokens(tokens(parts), _any_run, _any_char, re.IGNORECASE if ignore_case else 0)
 
 
 def compile_action(pattern: str) -> Matcher:
@@ -76,7 +89,7 @@ def compile_action(pattern: str) -> Matcher:
 
 @lru_cache(maxsize=65536)
 def _cached_action(lowered: str) -> Matcher:
-    return _from_tokens(tokens([lowered]), lambda _: ".*", ".", 0)
+    return _from_tokens(tokens([lowered]), _any_run, _any_char, 0)
 
 
 def compile_resource(parts: Sequence[Part]) -> Matcher:
@@ -87,7 +100,7 @@ def compile_resource(parts: Sequence[Part]) -> Matcher:
         segment_final = i + 1 == len(toks) or toks[i + 1] == (":", False)
         return ".*" if segment_final else "[^:]*"
 
-    return _from_tokens(toks, star, "[^:]", 0)
+    return _from_tokens(toks, star, _segment_char, 0)
 
 
 def compile_arn(parts: Sequence[Part]) -> Matcher:
@@ -98,10 +111,14 @@ def compile_arn(parts: Sequence[Part]) -> Matcher:
         return _never
     last_boundary = colons[4]
 
+    # The sixth component (the resource) may itself hold colons, so wildcards there cross them.
     def star(i: int) -> str:
         return ".*" if i > last_boundary else "[^:]*"
 
-    return _from_tokens(toks, star, "[^:]", 0) if _needs_regex(toks) else _arn_exact(toks)
+    def qmark(i: int) -> str:
+        return "." if i > last_boundary else "[^:]"
+
+    return _from_tokens(toks, star, qmark, 0) if _needs_regex(toks) else _arn_exact(toks)
 
 
 def _needs_regex(toks: list[Token]) -> bool:

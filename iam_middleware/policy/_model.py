@@ -59,6 +59,21 @@ class PrincipalSpec:
                     best = kind
         return best
 
+    def names_all(self, identifiers: Mapping[str, str]) -> bool:
+        """True if every level of the caller is named: each kind of identifier (session, role, user, account...).
+
+        This is what exempts a caller from a ``Deny`` with ``NotPrincipal``: IAM may check the account, then the
+        role, then the session, and denies if any of them is not listed (IAM User Guide, NotPrincipal).
+        """
+        if self.everyone or "*" in self.values.get("AWS", ()):
+            return True
+        named = {name for t, names in self.values.items() for name in names if t == "AWS"}
+        named |= {f"{t}:{name}" for t, names in self.values.items() for name in names if t != "AWS"}
+        levels: dict[str, bool] = {}
+        for identifier, kind in identifiers.items():
+            levels[kind] = levels.get(kind, False) or identifier in named
+        return bool(levels) and all(levels.values())
+
 
 _RANK = {"any": 0, "session": 1, "user": 2, "federated": 3, "role": 4, "service": 5, "web": 6, "account": 7}
 
@@ -137,13 +152,18 @@ class Statement:
         return True
 
     def principal_grant(self, identifiers: Mapping[str, str]) -> str | None:
-        """For resource-based statements: how the caller is named (None: the statement is not for it)."""
+        """For resource-based statements: how the caller is named (None: the statement is not for it).
+
+        ``NotPrincipal`` is read the strict way round for each effect: an ``Allow`` skips a caller if any of its
+        forms is listed, a ``Deny`` spares it only if every one of its forms (session, role, account) is listed.
+        """
         if self.principal is None:
             return "any"
-        kind = self.principal.match(identifiers)
         if self.not_principal:
-            return None if kind is not None else "any"
-        return kind
+            if self.effect is Effect.DENY:
+                return None if self.principal.names_all(identifiers) else "any"
+            return None if self.principal.match(identifiers) is not None else "any"
+        return self.principal.match(identifiers)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .._exceptions import PolicyValidationError
-from ._conditions import compile_conditions
+from ._conditions import ConditionEntry, compile_conditions
 from ._issues import PolicyIssue
 from ._match import compile_action, compile_resource
 from ._model import Effect, Policy, PolicyKind, PrincipalSpec, ResourcePattern, Statement
@@ -28,6 +28,7 @@ _STATEMENT_KEYS = {
     "Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal", "Condition",
 }
 _VENDOR = re.compile(r"[A-Za-z0-9_.*?-]+")
+_PARTITION = re.compile(r"[A-Za-z0-9*?-]+")
 _AWS_PARTITIONS = {"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"}
 _IAM_PATH_PREFIXES = (
     "user/", "federated-user/", "role/", "group/", "instance-profile/", "mfa/", "server-certificate/", "policy/",
@@ -169,7 +170,7 @@ def _parse_statement(
     actions, not_action = _actions(raw, where, issues)
     resources, not_resource = _resources(raw, where, kind, variables, issues)
     principal, not_principal = _principal(raw, where, kind, issues)
-    conditions = ()
+    conditions: tuple[ConditionEntry, ...] = ()
     if "Condition" in raw:
         conditions = compile_conditions(raw["Condition"], f"{where}.Condition", variables=variables, issues=issues)
     if len(issues) > before or effect is None:
@@ -251,25 +252,48 @@ def _resources(
     return tuple(patterns), element == "NotResource"
 
 
+def _resource_format_error(text: str) -> str | None:
+    """IAM's MalformedPolicyDocument message for a Resource/NotResource entry, or None if the format is acceptable.
+
+    The rules are IAM's (as probed by moto): an entry without a colon is not an ARN; ``arn:aws`` names no service; a
+    short ARN is accepted (``arn:aws:fdsasf``) unless it has an empty component before the sixth (``arn:aws:s3::b``),
+    which fails IAM's legacy parser. IAM accepts only AWS partitions; this library accepts any well-formed partition
+    name, because applications name their own (``arn:app:orders::111122223333:order/42``).
+    """
+    if ":" not in text or not text.startswith("arn:"):
+        return f'Resource {text} must be in ARN format or "*".'
+    parts = text.split(":", 5)
+    partition = parts[1]
+    if not _PARTITION.fullmatch(partition):
+        filled = (parts[2:] + ["*"] * 4)[:4]
+        return f'Partition "{partition}" is not valid for resource "arn:{partition}:{":".join(filled)}".'
+    if len(parts) < 3:
+        return "Resource vendor must be fully qualified and cannot contain regexes."
+    service = parts[2]
+    if not service:
+        return f"The policy failed legacy parsing: resource {text!r} names no service (arn:partition:service:...)"
+    if text.count(":") < 5 and "::" in text:
+        return (
+            f"The policy failed legacy parsing: resource {text!r} has {len(parts)} of the 6 ARN components "
+            "(arn:partition:service:region:account:resource)"
+        )
+    if any(c in service for c in "*?$"):
+        return "Resource vendor must be fully qualified and cannot contain regexes."
+    return None
+
+
 def _resource_pattern(text: str, at: str, variables: bool, issues: list[PolicyIssue]) -> ResourcePattern | None:
     if text == "*":
         return ResourcePattern(text, compile_resource(["*"]), None)
-    if not text.startswith("arn:") or text.count(":") < 2:
-        issues.append(PolicyIssue(at, f'Resource {text} must be in ARN format or "*".'))
+    problem = _resource_format_error(text)
+    if problem is not None:
+        issues.append(PolicyIssue(at, problem))
         return None
     parts = text.split(":", 5)
     partition, service = parts[1], parts[2]
-    if not partition or not service or any(c in service for c in "*?$"):
-        issues.append(PolicyIssue(at, "Resource vendor must be fully qualified and cannot contain regexes."))
-        return None
-    if len(parts) < 6 and not text.endswith("*"):
-        issues.append(
-            PolicyIssue(at, f"The policy failed legacy parsing: resource {text!r} has {len(parts)} of the 6 ARN "
-                        "components (arn:partition:service:region:account:resource)")
-        )
-        return None
-    if partition in _AWS_PARTITIONS and len(parts) == 6:
-        region, resource_part = parts[3], parts[5]
+    if partition in _AWS_PARTITIONS:
+        region = parts[3] if len(parts) > 3 else ""
+        resource_part = parts[5] if len(parts) == 6 else ""
         if service == "iam" and region:
             issues.append(PolicyIssue(at, f"IAM resource {text} cannot contain region information."))
             return None
@@ -313,13 +337,16 @@ def _principal(
     element = "NotPrincipal" if "NotPrincipal" in raw else "Principal"
     if element not in raw:
         if kind.has_principal:
-            issues.append(PolicyIssue(f"{where}.Principal", f"A {kind.value} policy statement must name a Principal."))
+            issues.append(
+                PolicyIssue(f"{where}.Principal", f"Missing required field Principal: a {kind.value} policy statement "
+                            "must name who it applies to")
+            )
         return None, False
     if not kind.has_principal:
+        # IAM's message for a Principal in an identity-based (or boundary, session) policy.
         issues.append(
-            PolicyIssue(
-                f"{where}.{element}", f"Has prohibited field {element}. ({kind.value} policies name no principal)"
-            )
+            PolicyIssue(f"{where}.{element}", f"Policy document should not specify a principal. ({kind.value} "
+                        "policies apply to the identity they are attached to)")
         )
         return None, False
     value = raw[element]

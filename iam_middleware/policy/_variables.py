@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Literal", "Template", "TemplateError", "Variable", "parse_template", "resolve_value"]
+__all__ = ["Literal", "Template", "TemplateError", "Variable", "parse_template", "resolve_value", "scalar_text"]
 
 _SPECIAL = {"*": "*", "?": "?", "$": "$"}
 
@@ -88,13 +88,24 @@ def has_variables(template: Template) -> bool:
     return any(isinstance(part, Variable) for part in template)
 
 
+def scalar_text(value: Any) -> str:
+    """A JSON scalar as IAM compares it: ``true`` -> ``"true"``, ``3600`` -> ``"3600"``, ``1.0`` -> ``"1.0"``.
+
+    A float keeps the form JSON wrote it in (``repr`` is the shortest text that reads back the same), so a context
+    value ``1.0`` equals the policy string ``"1.0"`` and a variable substitutes as ``1.0``, never ``1``.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
 def resolve_value(value: Any) -> str | None:
     """The string a context value substitutes as, or None when it cannot (absent, null, multivalued)."""
     if value is None or isinstance(value, (list, tuple, set, frozenset)):
         return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return scalar_text(value)
 
 
 def substitute(template: Template, context: Mapping[str, Any], missing: set[str] | None) -> tuple[Part, ...] | None:
