@@ -51,8 +51,7 @@ def _origin(url: str) -> str | None:
 
 def _allowed_origin(origin: object) -> str:
     """A configured origin in the normalised form ``_origin`` gives request headers."""
-    parsed = _origin(origin) if isinstance(origin, str) else None
-    if parsed is None or not isinstance(origin, str):
+    if not isinstance(origin, str) or (parsed := _origin(origin)) is None:
         raise ConfigurationError(f"allowed origin {origin!r} must look like 'https://app.example.com[:port]'")
     parts = urlsplit(origin.strip())
     if parts.path not in ("", "/") or parts.query or parts.fragment:
