@@ -281,6 +281,9 @@ def test_errors_are_otp_errors_with_distinct_codes(verifier: TOTPVerifier, devic
     assert [type(e) for e in errors] == [MalformedCodeError, InvalidCodeError, CodeReusedError]
     assert len({e.code for e in errors}) == 3
     assert all(e.status_code == 401 for e in errors)
+    for error in errors:  # neither the code tried nor the seed is echoed
+        for text in (str(error), repr(error)):
+            assert device.code_at(NOW) not in text and _other_code(device) not in text and SEED not in text
 
 
 def _other_code(device: TOTPDevice) -> str:
