@@ -9,24 +9,6 @@ from typing import Any
 
 import boto3
 import pytest
-from test_sigv4_helpers import (
-    CREDENTIAL,
-    DIRECTORY,
-    KEY_ID,
-    NOW,
-    REGION,
-    SECRET,
-    SERVICE,
-    TEMP_CREDENTIAL,
-    TEMP_KEY_ID,
-    TEMP_SECRET,
-    TOKEN,
-    URL,
-    botocore_signed,
-    freeze_botocore,
-    signed_view,
-    verifier,
-)
 
 from iam_middleware._exceptions import (
     BadRequestError,
@@ -52,6 +34,25 @@ from iam_middleware.authenticators._sigv4 import (
     SigningCredential,
     TooManyParametersError,
     VerifiedSignature,
+)
+
+from .test_sigv4_helpers import (
+    CREDENTIAL,
+    DIRECTORY,
+    KEY_ID,
+    NOW,
+    REGION,
+    SECRET,
+    SERVICE,
+    TEMP_CREDENTIAL,
+    TEMP_KEY_ID,
+    TEMP_SECRET,
+    TOKEN,
+    URL,
+    botocore_signed,
+    freeze_botocore,
+    signed_view,
+    verifier,
 )
 
 
