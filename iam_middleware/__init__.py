@@ -1,5 +1,63 @@
-"""iam-middleware: AWS IAM's access model for any Python web API."""
+"""iam-middleware: AWS IAM's access model (policies, principals, SigV4, JWT, TOTP sessions) for any Python web API."""
 
 from __future__ import annotations
 
+from ._asgi import IAMCredentials, IAMMiddleware
+from ._exceptions import (
+    AccessDeniedError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    IAMError,
+    InvalidTokenError,
+    LockedOutError,
+    MissingCredentialError,
+    OTPError,
+    PolicyValidationError,
+    ServiceUnavailableError,
+    SignatureError,
+)
+from ._iam import IAM
+from ._principal import CredentialKind, Principal, PrincipalType
+from ._request import RequestView
+from ._routes import PUBLIC, Permission, Rule, RuleTable, permission, public
+from ._settings import Settings, WebIdentityProvider
+from .policy import Decision, DecisionKind, Policy, PolicyKind, PolicySet, parse_policy
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "IAM",
+    "PUBLIC",
+    "AccessDeniedError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "CredentialKind",
+    "Decision",
+    "DecisionKind",
+    "IAMCredentials",
+    "IAMError",
+    "IAMMiddleware",
+    "InvalidTokenError",
+    "LockedOutError",
+    "MissingCredentialError",
+    "OTPError",
+    "Permission",
+    "Policy",
+    "PolicyKind",
+    "PolicySet",
+    "PolicyValidationError",
+    "Principal",
+    "PrincipalType",
+    "RequestView",
+    "Rule",
+    "RuleTable",
+    "ServiceUnavailableError",
+    "Settings",
+    "SignatureError",
+    "WebIdentityProvider",
+    "parse_policy",
+    "permission",
+    "public",
+]

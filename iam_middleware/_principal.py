@@ -68,6 +68,19 @@ class Principal:
     extra_context: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
+    def is_authenticated(self) -> bool:
+        """Starlette's ``BaseUser`` protocol: ``request.user`` is the principal."""
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.session_name or self.name
+
+    @property
+    def identity(self) -> str:
+        return self.arn
+
+    @property
     def principal_arn(self) -> str:
         """``aws:PrincipalArn``: the user's ARN, or the role's ARN for a role session."""
         return self.source_arn or self.arn

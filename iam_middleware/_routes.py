@@ -1,0 +1,260 @@
+"""What a route requires: a Permission (action + resource template + extra context keys) or ``public``.
+
+Declared next to the route (``@permission`` / ``@public``, a FastAPI dependency, a Flask view decorator) or in one
+rules table (``Rule``) for apps whose code is not touched. Framework-free: every shell resolves the route with its
+own router, then renders the permission here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from ._exceptions import BadRequestError, ConfigurationError
+
+__all__ = [
+    "PUBLIC",
+    "Permission",
+    "Public",
+    "Rule",
+    "RuleTable",
+    "canonical_path",
+    "declared",
+    "permission",
+    "public",
+    "render_template",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_ATTRIBUTE = "__iam_permission__"
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
+_SOURCES = ("path", "query", "header")
+# Everything outside RFC 3986's unreserved set is percent-encoded in substituted values, so a value can never add a
+# wildcard (* ?), a policy variable ($), an ARN segment (:) or a path level (/) to the resource it is put into.
+_SAFE = "-._~"
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    """``action`` on ``resource``; ``{name}`` in the resource and context values comes from the request.
+
+    Placeholders: path parameters by name; ``{account}``, ``{partition}``, ``{region}`` of the caller and service;
+    in ``context`` values also ``query.NAME`` and ``header.NAME``. Substituted values are percent-encoded.
+    """
+
+    action: str
+    resource: str = "*"
+    context: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.action, str) or self.action.count(":") != 1 or any(c in self.action for c in "*?"):
+            raise ConfigurationError(f"permission action {self.action!r} must be one concrete 'service:Action'")
+        if not isinstance(self.resource, str) or not self.resource:
+            raise ConfigurationError(f"permission resource for {self.action} must be a non-empty string")
+        object.__setattr__(self, "context", MappingProxyType(dict(self.context)))
+
+    def placeholders(self) -> set[str]:
+        names = set(_PLACEHOLDER.findall(self.resource))
+        for value in self.context.values():
+            names.update(_PLACEHOLDER.findall(value))
+        return names
+
+
+class Public:
+    """The marker of routes anyone may call, without a credential."""
+
+    _instance: Public | None = None
+
+    def __new__(cls) -> Public:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "PUBLIC"
+
+
+PUBLIC = Public()
+Requirement = Permission | Public
+
+
+def _mark(fn: Any, requirement: Requirement) -> None:
+    existing = getattr(fn, _ATTRIBUTE, None)
+    if existing is not None and existing != requirement:
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise ConfigurationError(f"{name} is declared twice ({existing!r} and {requirement!r}); declare it once")
+    try:
+        setattr(fn, _ATTRIBUTE, requirement)
+    except (AttributeError, TypeError):
+        raise ConfigurationError(f"cannot declare a permission on {fn!r}") from None
+
+
+def permission(action: str, resource: str = "*", *, context: Mapping[str, str] | None = None) -> Callable[[F], F]:
+    """Declare what an endpoint (function, method or class) requires. Sync and async endpoints alike."""
+    requirement = Permission(action, resource, context or {})
+
+    def decorate(fn: F) -> F:
+        _mark(fn, requirement)
+        return fn
+
+    return decorate
+
+
+def public(fn: F) -> F:
+    """Declare an endpoint public: no credential needed, no policy consulted."""
+    _mark(fn, PUBLIC)
+    return fn
+
+
+def declared(endpoint: Any, method: str | None = None) -> Requirement | None:
+    """The requirement declared on an endpoint (or, for class-based endpoints, on its handler for ``method``)."""
+    if method is not None and isinstance(endpoint, type):
+        handler_name = "get" if method == "HEAD" and not hasattr(endpoint, "head") else method.lower()
+        handler = getattr(endpoint, handler_name, None)
+        found = getattr(handler, _ATTRIBUTE, None)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+    return getattr(endpoint, _ATTRIBUTE, None)
+
+
+def _encode(value: Any) -> str:
+    return quote(str(value), safe=_SAFE)
+
+
+def render_template(template: str, values: Mapping[str, Any]) -> str:
+    """Fill ``{name}`` placeholders with percent-encoded values; a missing value is a configuration error."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values or values[name] is None:
+            raise ConfigurationError(f"no value for {{{name}}} in {template!r}")
+        return _encode(values[name])
+
+    return _PLACEHOLDER.sub(replace, template)
+
+
+def request_values(
+    path_params: Mapping[str, Any], query: Mapping[str, str], headers: Mapping[str, str], fixed: Mapping[str, str]
+) -> dict[str, Any]:
+    """All values a template may name: path params, fixed ones, and ``query.NAME`` / ``header.NAME``."""
+    values: dict[str, Any] = dict(fixed)
+    values.update(path_params)
+    for key, value in query.items():
+        values[f"query.{key}"] = value
+    for key, value in headers.items():
+        values[f"header.{key.lower()}"] = value
+    return values
+
+
+def render(requirement: Permission, values: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(resource, extra context) of a permission for one request. Context values that name an absent query
+    parameter or header are left out (the key is absent, as IAM treats a missing context key)."""
+    resource = render_template(requirement.resource, values)
+    context: dict[str, Any] = {}
+    for key, template in requirement.context.items():
+        names = _PLACEHOLDER.findall(template)
+        if any(name not in values for name in names):
+            continue
+        context[key.lower()] = _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), template)
+    return resource, context
+
+
+# Rules table -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One line of a rules table: ``method`` (or ``*``) and a path template (``/orders/{order_id}``) to a
+    requirement. ``{name:path}`` matches several segments; other parameters one segment."""
+
+    method: str
+    path: str
+    requirement: Requirement
+    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/"):
+            raise ConfigurationError(f"rule path {self.path!r} must start with '/'")
+        object.__setattr__(self, "method", self.method.upper())
+        pattern = ""
+        pos = 0
+        for match in re.finditer(r"\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}", self.path):
+            pattern += re.escape(self.path[pos:match.start()])
+            pattern += f"(?P<{match.group(1)}>.+)" if match.group(2) else f"(?P<{match.group(1)}>[^/]+)"
+            pos = match.end()
+        pattern += re.escape(self.path[pos:])
+        object.__setattr__(self, "_regex", re.compile(pattern))
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if self.method not in ("*", method) and not (self.method == "GET" and method == "HEAD"):
+            return None
+        found = self._regex.fullmatch(path)
+        return found.groupdict() if found else None
+
+
+class RuleTable:
+    """Rules checked in order; the first whose method and path match decides. Built from ``[[routes]]`` tables."""
+
+    def __init__(self, rules: Iterable[Rule] = ()) -> None:
+        self.rules = tuple(rules)
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    @classmethod
+    def from_config(cls, entries: Iterable[Mapping[str, Any]]) -> RuleTable:
+        rules = []
+        for i, entry in enumerate(entries):
+            where = f"routes[{i}]"
+            try:
+                method = str(entry.get("method", "*"))
+                path = str(entry["path"])
+                if entry.get("public"):
+                    requirement: Requirement = PUBLIC
+                else:
+                    requirement = Permission(str(entry["action"]), str(entry.get("resource", "*")),
+                                             dict(entry.get("context", {})))
+                rules.append(Rule(method, path, requirement))
+            except KeyError as exc:
+                raise ConfigurationError(f"{where}: missing {exc.args[0]!r}") from None
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"{where}: {exc}") from None
+        return cls(rules)
+
+    def lookup(self, method: str, path: str) -> tuple[Rule, dict[str, str]] | None:
+        for rule in self.rules:
+            params = rule.match(method, path)
+            if params is not None:
+                return rule, params
+        return None
+
+
+_AMBIGUOUS = re.compile(r"%(2[fF]|5[cC]|00|25|2[eE])")
+
+
+def canonical_path(raw_path: bytes) -> str:
+    """The decoded path of a request, or BadRequestError if the raw path is ambiguous: an encoded ``/``, ``\\``,
+    NUL, ``%`` or ``.``, dot segments, empty segments (``//``), control characters or invalid UTF-8. Used where no
+    framework router decides (rules tables), so the path matched is the path any router would see."""
+    from urllib.parse import unquote_to_bytes
+
+    if not raw_path.startswith(b"/"):
+        raise BadRequestError("The request path must start with '/'.", code="InvalidPath")
+    text = raw_path.decode("latin-1")
+    if _AMBIGUOUS.search(text):
+        raise BadRequestError("The request path has an ambiguous encoding (%2F, %5C, %00, %25 or %2E).",
+                              code="InvalidPath")
+    try:
+        decoded = unquote_to_bytes(text).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequestError("The request path is not valid UTF-8.", code="InvalidPath") from None
+    segments = decoded.split("/")[1:]
+    if any(seg in (".", "..") for seg in segments) or "//" in decoded:
+        raise BadRequestError("The request path has dot segments or empty segments.", code="InvalidPath")
+    if any(ord(ch) < 0x20 or ch in "\x7f\\" for ch in decoded):
+        raise BadRequestError("The request path has control characters or a backslash.", code="InvalidPath")
+    return decoded
