@@ -36,7 +36,8 @@ class StateStore(Protocol):
         ...
 
     def get(self, key: str) -> bytes | None:
-        """The stored bytes, or ``None`` if absent or expired."""
+        """The stored bytes, or ``None`` if absent or expired. An integer stored by ``advance`` or ``incr`` reads
+        back as its decimal digits (``b"42"``); the login throttle and revoke-all rely on that."""
         ...
 
     def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
