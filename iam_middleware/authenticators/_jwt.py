@@ -26,21 +26,21 @@ Messages are fixed strings or name configured claims; they never echo the token,
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
 import math
 import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
+from hashlib import sha256
 from types import MappingProxyType
 from typing import Any, NoReturn
 
-from jwt.api_jws import PyJWS
 from jwt.exceptions import DecodeError, InvalidAlgorithmError, InvalidSignatureError
 
 from .._exceptions import ConfigurationError, InvalidTokenError
-from ._jwks import _MAX_KID_LENGTH, JWKSSource, JWTKey
+from ._jwks import _MAX_KID_LENGTH, JWKSSource, JWTKey, _new_jws
 
 __all__ = [
     "AlgorithmNotAllowedError",
@@ -190,6 +190,7 @@ class TrustedIssuer:
     _audience_set: frozenset[str] = field(init=False, repr=False, compare=False)
     _typ_set: frozenset[str] | None = field(init=False, repr=False, compare=False)
     _required: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _keys_by_kid: dict[str, tuple[JWTKey, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         where = f"TrustedIssuer({self.issuer!r})"
@@ -227,6 +228,11 @@ class TrustedIssuer:
         object.__setattr__(self, "_audience_set", frozenset(audiences))
         object.__setattr__(self, "_typ_set", typ_set)
         object.__setattr__(self, "_required", required)
+        by_kid: dict[str, tuple[JWTKey, ...]] = {}
+        for key in keys:
+            if key.kid is not None:
+                by_kid[key.kid] = (*by_kid.get(key.kid, ()), key)
+        object.__setattr__(self, "_keys_by_kid", by_kid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,29 +278,33 @@ _SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 # Header parameters that would let the token choose or carry its own key, or need semantics we do not implement.
 _REFUSED_HEADERS = ("crit", "jku", "x5u", "jwk", "x5c", "b64")
 _MISSING = object()
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 
 
 def _decode_segment(segment: str, name: str) -> MappingProxyType[str, Any]:
+    """base64url -> UTF-8 -> one strict JSON object. ``segment`` already matched ``_SHAPE`` (alphabet only)."""
     if len(segment) % 4 == 1:
         raise MalformedTokenError(f"{name} is not valid base64url")
-    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    # a2b_base64 ignores padding beyond what it needs, so "==" completes any valid length.
+    raw = binascii.a2b_base64(segment.encode("ascii").translate(_URLSAFE_TO_STANDARD) + b"==")
     try:
-        value = _JSON.decode(raw.decode("utf-8"))
+        text = raw.decode("utf-8").strip(" \t\n\r")
+        value, end = _JSON.raw_decode(text)
     except _DuplicateMember:
         raise MalformedTokenError(f"duplicate member name in {name}") from None
     except (ValueError, RecursionError):
         raise MalformedTokenError(f"{name} is not UTF-8 JSON") from None
+    if end != len(text):
+        raise MalformedTokenError(f"{name} is not UTF-8 JSON")
     if type(value) is not MappingProxyType:
         raise MalformedTokenError(f"{name} is not a JSON object")
     return value
 
 
-def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name, _MISSING)
-    if value is _MISSING:
-        return None
+def _numeric_date(value: Any, name: str) -> float:
     # RFC 7519 §2 NumericDate is a JSON number; pyjwt would coerce "123" with int() and treat true as 1.
-    if type(value) is not int and type(value) is not float:
+    kind = type(value)
+    if kind is not int and kind is not float:
         raise MalformedTokenError(f"'{name}' must be a JSON number")
     try:
         number = float(value)
@@ -305,16 +315,14 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
     return number
 
 
-def _optional_string(claims: Mapping[str, Any], name: str) -> str | None:
-    value = claims.get(name, _MISSING)
-    if value is _MISSING:
-        return None
+def _claim_string(value: Any, name: str) -> str:
     if type(value) is not str:
         raise MalformedTokenError(f"'{name}' must be a string")
-    try:
-        value.encode("utf-8")  # JSON \ud800 escapes yield lone surrogates, which are not Unicode text
-    except UnicodeEncodeError:
-        raise MalformedTokenError(f"'{name}' is not valid Unicode") from None
+    if not value.isascii():
+        try:
+            value.encode("utf-8")  # JSON \ud800 escapes yield lone surrogates, which are not Unicode text
+        except UnicodeEncodeError:
+            raise MalformedTokenError(f"'{name}' is not valid Unicode") from None
     return value
 
 
@@ -355,7 +363,7 @@ class JWTVerifier:
     """Verifies bearer JWTs from a fixed set of trusted issuers; successful results are cached per token.
 
     ``verify`` raises a ``JWTValidationError`` subclass for every rejection, including unexpected internal
-    failures (fail closed). The cache (``cache_size`` entries, 0 disables it) is keyed by the exact token,
+    failures (fail closed). The cache (``cache_size`` entries, 0 disables it) is keyed by the token's SHA-256,
     serves an entry only while ``now`` is inside the token's validity window and never at or after ``exp``,
     and is dropped by :meth:`invalidate` (and when a JWKS refresh removes a key).
     """
@@ -379,9 +387,9 @@ class JWTVerifier:
         self._issuers = by_name
         self._max_token_bytes = max_token_bytes
         self._cache_size = cache_size
-        self._cache: dict[str, tuple[float, float, VerifiedToken]] = {}
+        self._cache: dict[bytes, tuple[float, float, VerifiedToken]] = {}
         self._evict_lock = threading.Lock()
-        self._jws = PyJWS(options={"verify_signature": True, "enforce_minimum_key_length": True})
+        self._jws = _new_jws()
         for issuer in by_name.values():
             if issuer.jwks is not None:
                 issuer.jwks.subscribe(self.invalidate)
@@ -398,7 +406,9 @@ class JWTVerifier:
         try:
             if len(token) > self._max_token_bytes:
                 raise MalformedTokenError("token too large")
-            hit = self._cache.get(token)
+            # Keyed by a digest so that the cache never holds usable bearer tokens (SECURITY.md §6).
+            digest = sha256(token.encode()).digest()
+            hit = self._cache.get(digest)
             if hit is not None and hit[0] <= now < hit[1]:
                 return hit[2]
             verified, valid_from = self._verify_uncached(token, now)
@@ -407,10 +417,10 @@ class JWTVerifier:
         except Exception:
             raise JWTValidationError from None
         if self._cache_size and now < verified.expires_at:
-            self._remember(token, (valid_from, verified.expires_at, verified))
+            self._remember(digest, (valid_from, verified.expires_at, verified))
         return verified
 
-    def _remember(self, token: str, entry: tuple[float, float, VerifiedToken]) -> None:
+    def _remember(self, digest: bytes, entry: tuple[float, float, VerifiedToken]) -> None:
         cache = self._cache
         if len(cache) >= self._cache_size:
             with self._evict_lock:
@@ -418,7 +428,7 @@ class JWTVerifier:
                     del cache[next(iter(cache))]  # oldest first: dicts keep insertion order
                 except (KeyError, RuntimeError, StopIteration):
                     pass  # another thread changed the cache meanwhile; the size bound is approximate
-        cache[token] = entry
+        cache[digest] = entry
 
     def _verify_uncached(self, token: str, now: float) -> tuple[VerifiedToken, float]:
         if not _SHAPE.fullmatch(token):
@@ -435,9 +445,9 @@ class JWTVerifier:
             raise MalformedTokenError("header 'alg' must be a string")
         if alg.lower() == "none":
             raise AlgorithmNotAllowedError
-        for name in _REFUSED_HEADERS:
-            if name in header:
-                raise MalformedTokenError(f"header parameter '{name}' is not accepted")
+        if not header.keys().isdisjoint(_REFUSED_HEADERS):
+            name = next(name for name in _REFUSED_HEADERS if name in header)
+            raise MalformedTokenError(f"header parameter '{name}' is not accepted")
         kid = header.get("kid", _MISSING)
         if kid is _MISSING:
             kid = None
@@ -459,15 +469,14 @@ class JWTVerifier:
         for claim in issuer._required:
             if claim not in claims:
                 raise MissingClaimError(claim)
-        exp = _numeric_date(claims, "exp")
-        nbf = _numeric_date(claims, "nbf")
-        iat = _numeric_date(claims, "iat")
-        subject = _optional_string(claims, "sub")
-        token_id = _optional_string(claims, "jti")
-        if exp is None:  # unreachable while "exp" is in issuer._required; kept so no path skips expiry
-            raise MissingClaimError("exp")
+        get = claims.get
+        exp = _numeric_date(get("exp"), "exp")  # present: "exp" is always in issuer._required
+        nbf = None if (raw := get("nbf", _MISSING)) is _MISSING else _numeric_date(raw, "nbf")
+        iat = None if (raw := get("iat", _MISSING)) is _MISSING else _numeric_date(raw, "iat")
+        subject = None if (raw := get("sub", _MISSING)) is _MISSING else _claim_string(raw, "sub")
+        token_id = None if (raw := get("jti", _MISSING)) is _MISSING else _claim_string(raw, "jti")
 
-        self._check_signature(token, self._candidate_keys(issuer, kid, alg, now), alg)
+        self._check_signature(token, self._candidate_keys(issuer, kid, alg, now))
         valid_from = _check_validity_window(issuer, now, exp, nbf, iat)
         _check_audience(issuer, claims)
         verified = VerifiedToken(
@@ -486,22 +495,28 @@ class JWTVerifier:
         """The keys that may verify this token: ``kid`` only selects among configured keys, and each key
         verifies only the algorithms it was bound to, whatever the header claims.
         """
-        keys = issuer.keys if issuer.jwks is None else issuer.keys + issuer.jwks.keys(now=now)
-        if kid is not None:
-            keys = tuple(key for key in keys if key.kid == kid)
-            if not keys and issuer.jwks is not None and issuer.jwks.refresh(now=now):
-                keys = tuple(key for key in issuer.jwks.keys(now=now) if key.kid == kid)
-            if not keys:
-                raise UnknownSigningKeyError
+        jwks = issuer.jwks
+        if jwks is None:
+            keys = issuer.keys if kid is None else issuer._keys_by_kid.get(kid, ())
+        elif kid is None:
+            keys = issuer.keys + jwks.keys(now=now)
+        else:
+            keys = issuer._keys_by_kid.get(kid, ()) + tuple(key for key in jwks.keys(now=now) if key.kid == kid)
+            if not keys and jwks.refresh(now=now):
+                keys = tuple(key for key in jwks.keys(now=now) if key.kid == kid)
+        if kid is not None and not keys:
+            raise UnknownSigningKeyError
         usable = [key for key in keys if alg in key._allowed]
         if not usable:
             raise AlgorithmNotAllowedError
         return usable
 
-    def _check_signature(self, token: str, keys: list[JWTKey], alg: str) -> None:
+    def _check_signature(self, token: str, keys: list[JWTKey]) -> None:
         for key in keys:
             try:
-                # The JWS layer verifies the signature over the first two segments exactly as received.
+                # pyjwt's JWS layer verifies the signature over the first two segments exactly as received, and
+                # re-checks alg against the key's own list. Its JWT layer is not used: it would re-parse the
+                # payload last-wins and read the wall clock, and every claim is checked here against ``now``.
                 self._jws.decode(token, key._verify_key, algorithms=key.algorithms)
             except InvalidSignatureError:
                 continue

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import re
+import threading
 from typing import Any
 
 import jwt
@@ -14,9 +15,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from jwt.algorithms import RSAAlgorithm
+from jwt.exceptions import InvalidKeyError
 
 from iam_middleware._exceptions import ConfigurationError, InvalidTokenError
-from iam_middleware.authenticators._jwks import JWKSSource, JWTKey
+from iam_middleware.authenticators._jwks import JWKSSource, JWTKey, _new_jws
 from iam_middleware.authenticators._jwt import (
     AlgorithmNotAllowedError,
     AudienceNotAllowedError,
@@ -766,3 +768,34 @@ def test_one_hmac_key_can_allow_several_hash_sizes() -> None:
     for alg, digest in (("HS384", hashlib.sha384), ("HS512", hashlib.sha512)):
         token = hand_token(json.dumps({"alg": alg}), json.dumps(claims()), secret=secret, alg=digest().name)
         assert verifier.verify(token, now=NOW).header["alg"] == alg
+
+
+def test_the_verifying_jws_still_vets_any_secret_it_did_not_vet_itself(rsa_key: rsa.RSAPrivateKey) -> None:
+    pem = public_pem(rsa_key)
+    forged = hand_token(json.dumps({"alg": "HS256"}), json.dumps(claims()), secret=pem)
+    with pytest.raises(InvalidKeyError):
+        _new_jws().decode(forged, pem, algorithms=["HS256"])
+    with pytest.raises(jwt.InvalidAlgorithmError):
+        _new_jws().decode(jwt.encode(claims(), None, algorithm="none"), b"", algorithms=["none"])  # type: ignore[arg-type]
+
+
+def test_concurrent_verification_with_a_tiny_cache_is_safe() -> None:
+    verifier = hs_verifier(cache_size=8)
+    tokens = [hs_token(claims(jti=f"t-{n}")) for n in range(64)]
+    errors: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            for round_ in range(5):
+                for n in range(64):
+                    token = tokens[(n + offset + round_) % 64]
+                    assert verifier.verify(token, now=NOW).token_id == f"t-{(n + offset + round_) % 64}"
+        except BaseException as error:  # surfaced in the main thread below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(offset,)) for offset in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
