@@ -87,8 +87,10 @@ def simulate_case(case: Any, cache: _PolicyCache | None = None) -> dict[str, Any
     if not isinstance(context, Mapping):
         raise CaseError('"context" must be an object')
     for key, value in context.items():
-        if isinstance(value, (dict,)) or (isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)):
-            raise CaseError(f'context key "{key}" must be a string, number, boolean or a list of them')
+        if isinstance(value, dict) or (
+            isinstance(value, list) and any(v is None or isinstance(v, (dict, list)) for v in value)
+        ):
+            raise CaseError(f'context key "{key}" must be a string, number, boolean, null or a list of scalars')
     documents = case.get("identity_policies") or []
     if not isinstance(documents, list):
         raise CaseError('"identity_policies" must be a list of policy documents')
@@ -99,8 +101,8 @@ def simulate_case(case: Any, cache: _PolicyCache | None = None) -> dict[str, Any
     session = _optional(case, "session_policy", PolicyKind.SESSION, cache)
     resource_policy = _optional(case, "resource_policy", PolicyKind.RESOURCE, cache)
     resource_account = case.get("resource_account")
-    if resource_account is not None and not isinstance(resource_account, str):
-        raise CaseError('"resource_account" must be a string')
+    if resource_account is not None and (not isinstance(resource_account, str) or not resource_account):
+        raise CaseError('"resource_account" must be a non-empty string (the account that owns the resource)')
     caller = Caller.from_arn(principal)
     if caller.kind not in (CallerKind.ROLE_SESSION, CallerKind.FEDERATED_USER):
         session = None  # session policies exist only for role and federated-user sessions
@@ -135,6 +137,8 @@ def simulate_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
             yield {"id": case_id, "decision": "Error", "error": f"line {number}: not valid JSON ({exc.msg})"}
         except (CaseError, RecursionError) as exc:
             yield {"id": case_id, "decision": "Error", "error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - one bad case must not end the batch; it is reported, never allowed
+            yield {"id": case_id, "decision": "Error", "error": f"case could not be evaluated ({type(exc).__name__})"}
 
 
 def add_parser(commands: Any) -> None:
