@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import _simulate, _validate
+from . import _demo, _simulate, _tools, _validate
 
 __all__ = ["main"]
 
@@ -16,6 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _validate.add_parser(commands)
     _simulate.add_parser(commands)
+    _demo.add_parser(commands)
+    _tools.add_parsers(commands)
     return parser
 
 

@@ -1,0 +1,144 @@
+"""``iam-middleware demo``: the example orders API with an embedded directory, and commands that work as printed.
+
+It serves ``examples/starlette_app.py`` with uvicorn on 127.0.0.1, the token service at ``/sts``, and prints, for
+each kind of caller, a copy-paste command: a bearer token from an outside identity provider (mapped to a role), a
+SigV4 access key for ``curl --aws-sigv4``, a password + TOTP login whose session carries MFA, allowed and denied calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from .._iam import IAM
+
+__all__ = ["add_parser", "demo_config_path", "demo_plan"]
+
+PASSWORD = "correct horse battery staple"
+
+
+def demo_config_path() -> Path:
+    """The demo directory: ``examples/iam.toml`` of the checkout, or the copy shipped inside the wheel."""
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package.parent / "examples" / "iam.toml", package / "_examples" / "iam.toml"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("the demo directory (examples/iam.toml) is not installed")
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("demo", help="run the example API with demo users and print commands to try")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--credentials-out", metavar="FILE", help="also write the credentials and calls as JSON")
+    parser.add_argument("--no-serve", action="store_true", help="print the commands and exit")
+    parser.set_defaults(run=run)
+
+
+def _idp_token(iam: IAM, now: float) -> str:
+    provider = iam.settings.web_identity[0]
+    key = provider.issuer.keys[0].key
+    claims = {"iss": provider.issuer.issuer, "aud": provider.issuer.audiences[0], "sub": "partner-42",
+              "team": "green", "iat": int(now), "exp": int(now) + 3600}
+    return jwt.encode(claims, key, algorithm=provider.issuer.keys[0].algorithms[0])
+
+
+def demo_plan(iam: IAM, base: str, *, now: float) -> dict[str, Any]:
+    """The demo's callers and the calls to try, each with the status it should get."""
+    snapshot = iam.snapshot
+    alice = snapshot.user("alice")
+    bob = snapshot.user("bob")
+    if alice is None or bob is None or bob.totp is None or not alice.access_keys:
+        raise FileNotFoundError("the demo directory lacks its users alice (with an access key) and bob (with TOTP)")
+    key = alice.access_keys[0]
+    scope = f"aws:amz:{iam.settings.regions[0]}:{iam.settings.service}"
+    token = _idp_token(iam, now)
+    sigv4 = f"--aws-sigv4 {shlex.quote(scope)} --user {shlex.quote(f'{key.id}:{key.secret}')}"
+    bearer = f"-H {shlex.quote('Authorization: Bearer ' + token)}"
+    login_body = ('{"username": "bob", "password": "' + PASSWORD + '", "code": "\'"$(iam-middleware totp code '
+                  + bob.totp.secret + ')"\'"}')
+    login = (f"TOKEN=$(curl -s -X POST {base}/sts/login -H 'content-type: application/json' -d '{login_body}' "
+             "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"token\"])')")
+    show = "-w ' -> HTTP %{http_code}\\n'"
+    calls = [
+        {"who": "anyone", "expect": 200, "command": f"curl -s {show} {base}/health"},
+        {"who": "nobody (no credential)", "expect": 401, "command": f"curl -s {show} {base}/orders/42"},
+        {"who": "partner role via an outside JWT", "expect": 200, "command": f"curl -s {show} {bearer} {base}/orders/42"},
+        {"who": "partner role via an outside JWT", "expect": 403,
+         "command": f"curl -s {show} -X DELETE {bearer} {base}/orders/42"},
+        {"who": "alice, access key (SigV4)", "expect": 200, "command": f"curl -s {show} {sigv4} {base}/orders"},
+        {"who": "alice, access key (SigV4)", "expect": 403, "command": f"curl -s {show} -X DELETE {sigv4} {base}/orders/42"},
+        {"who": "bob: password + TOTP login (sets $TOKEN)", "expect": 200, "command": login},
+        {"who": "bob's MFA session may write", "expect": 201,
+         "command": f"curl -s {show} -X POST -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' "
+                    f"-d '{{\"item\": \"mug\"}}' {base}/orders"},
+    ]
+    return {
+        "base_url": base,
+        "users": {
+            "alice": {"access_key_id": key.id, "secret_access_key": key.secret, "region": iam.settings.regions[0],
+                      "service": iam.settings.service},
+            "bob": {"password": PASSWORD, "totp_secret": bob.totp.secret,
+                    "current_code": bob.totp.code_at(now)},
+        },
+        "partner_jwt": token,
+        "calls": calls,
+    }
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
+    out = sys.stdout
+    out.write(f"\niam-middleware demo: the orders API at {plan['base_url']}\n")
+    out.write("Policies: examples/iam.toml and examples/policies/*.json. Try these (each says what it should get):\n\n")
+    for call in plan["calls"]:
+        out.write(f"# {call['who']}: expect {call['expect']}\n{call['command']}\n\n")
+    bob = plan["users"]["bob"]
+    out.write(f"Bob's TOTP code right now: {bob['current_code']} (each code works once; the login command asks for "
+              "a fresh one).\nPress Ctrl+C to stop.\n")
+    out.flush()
+
+
+def build_demo_app(iam: IAM) -> Any:
+    """The example API plus the token service at /sts."""
+    import importlib.util
+
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from ..sts import token_service
+
+    spec = importlib.util.spec_from_file_location("iam_demo_app", demo_config_path().with_name("starlette_app.py"))
+    if spec is None or spec.loader is None:  # pragma: no cover - the file ships with the directory
+        raise FileNotFoundError("examples/starlette_app.py is missing")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return Starlette(routes=[Mount("/sts", app=token_service(iam)), Mount("/", app=module.build_app(iam))])
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    try:
+        config = demo_config_path()
+    except FileNotFoundError as exc:
+        parser.error(str(exc))
+    iam = IAM.from_file(config)
+    base = f"http://{args.host}:{args.port}"
+    plan = demo_plan(iam, base, now=time.time())
+    if args.credentials_out:
+        Path(args.credentials_out).write_text(json.dumps(plan, indent=2) + "\n")
+    _print_plan(plan)
+    if args.no_serve:
+        return 0
+    try:
+        import uvicorn
+    except ModuleNotFoundError:
+        print("error: the demo server needs uvicorn: pip install 'iam-middleware[demo]'", file=sys.stderr)
+        return 2
+    uvicorn.run(build_demo_app(iam), host=args.host, port=args.port, log_level="warning")
+    return 0
