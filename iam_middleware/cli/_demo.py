@@ -61,24 +61,30 @@ def demo_plan(iam: IAM, base: str, *, now: float) -> dict[str, Any]:
     scope = f"aws:amz:{iam.settings.regions[0]}:{iam.settings.service}"
     token = _idp_token(iam, now)
     sigv4 = f"--aws-sigv4 {shlex.quote(scope)} --user {shlex.quote(f'{key.id}:{key.secret}')}"
+    bob_key = bob.access_keys[0] if bob.access_keys else key
+    bob_sigv4 = f"--aws-sigv4 {shlex.quote(scope)} --user {shlex.quote(f'{bob_key.id}:{bob_key.secret}')}"
     bearer = f"-H {shlex.quote('Authorization: Bearer ' + token)}"
     login_body = ('{"username": "bob", "password": "' + PASSWORD + '", "code": "\'"$(iam-middleware totp code '
                   + bob.totp.secret + ')"\'"}')
     login = (f"TOKEN=$(curl -s -X POST {base}/sts/login -H 'content-type: application/json' -d '{login_body}' "
              "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"token\"])')")
-    show = "-w ' -> HTTP %{http_code}\\n'"
+    json_body = "-H 'content-type: application/json' -d '{\"item\": \"mug\"}'"
+
+    def curl(who: str, expect: int, args: str) -> dict[str, Any]:
+        return {"who": who, "expect": expect, "command": f"curl -s -w ' -> HTTP %{{http_code}}\\n' {args}"}
+
     calls = [
-        {"who": "anyone", "expect": 200, "command": f"curl -s {show} {base}/health"},
-        {"who": "nobody (no credential)", "expect": 401, "command": f"curl -s {show} {base}/orders/42"},
-        {"who": "partner role via an outside JWT", "expect": 200, "command": f"curl -s {show} {bearer} {base}/orders/42"},
-        {"who": "partner role via an outside JWT", "expect": 403,
-         "command": f"curl -s {show} -X DELETE {bearer} {base}/orders/42"},
-        {"who": "alice, access key (SigV4)", "expect": 200, "command": f"curl -s {show} {sigv4} {base}/orders"},
-        {"who": "alice, access key (SigV4)", "expect": 403, "command": f"curl -s {show} -X DELETE {sigv4} {base}/orders/42"},
+        curl("anyone", 200, f"{base}/health"),
+        curl("nobody (no credential)", 401, f"{base}/orders/42"),
+        curl("partner role via an outside JWT", 200, f"{bearer} {base}/orders/42"),
+        curl("partner role via an outside JWT", 403, f"-X DELETE {bearer} {base}/orders/42"),
+        curl("alice, access key (SigV4)", 200, f"{sigv4} {base}/orders"),
+        curl("alice, access key (SigV4)", 403, f"-X DELETE {sigv4} {base}/orders/42"),
+        curl("bob, access key without MFA: a write asks for a step-up", 403, f"-X POST {bob_sigv4} {json_body} "
+             f"{base}/orders"),
         {"who": "bob: password + TOTP login (sets $TOKEN)", "expect": 200, "command": login},
-        {"who": "bob's MFA session may write", "expect": 201,
-         "command": f"curl -s {show} -X POST -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' "
-                    f"-d '{{\"item\": \"mug\"}}' {base}/orders"},
+        curl("bob's MFA session may write", 201, f"-X POST -H \"Authorization: Bearer $TOKEN\" {json_body} "
+             f"{base}/orders"),
     ]
     return {
         "base_url": base,
