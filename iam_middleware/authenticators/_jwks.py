@@ -40,7 +40,7 @@ PublicKey = RSAPublicKey | EllipticCurvePublicKey | Ed25519PublicKey | Ed448Publ
 
 _PRIVATE_KEY_TYPES = (RSAPrivateKey, EllipticCurvePrivateKey, Ed25519PrivateKey, Ed448PrivateKey)
 
-# Algorithm -> family. HMAC algorithms map to the minimum secret length (the hash size, RFC 7518 §3.2).
+# Every algorithm a key can be bound to, by family; "none" is deliberately absent.
 _FAMILY = {
     "HS256": "HS",
     "HS384": "HS",
@@ -57,7 +57,7 @@ _FAMILY = {
     "ES512": "ES",
     "EdDSA": "EdDSA",
 }
-_HMAC_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+_HMAC_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}  # the hash size, RFC 7518 §3.2
 _RSA_MIN_BITS = 2048  # RFC 7518 §3.3
 _KTY_OF_FAMILY = {"HS": "oct", "RS": "RSA", "PS": "RSA", "ES": "EC", "EdDSA": "OKP"}
 _ALG_OF_EC_CURVE = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512", "secp256k1": "ES256K"}
@@ -65,6 +65,41 @@ _ALGORITHMS = get_default_algorithms()
 
 _MAX_KID_LENGTH = 256
 _MAX_JWKS_KEYS = 64
+
+
+class _VettedSecret(bytes):
+    """An HMAC secret that pyjwt's own ``prepare_key`` accepted when its (immutable) JWTKey was built."""
+
+    def __repr__(self) -> str:
+        return "_VettedSecret('********')"
+
+
+class _VettedHMAC(HMACAlgorithm):
+    """pyjwt's HMAC algorithm, minus re-vetting an already vetted secret on every token.
+
+    ``HMACAlgorithm.prepare_key`` re-parses the secret as PEM, SSH, DER and JSON on each call (about 7 µs,
+    a fifth of a whole HS256 verification). Anything that is not a ``_VettedSecret`` is vetted as usual.
+    """
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        if type(key) is _VettedSecret:
+            return key
+        return super().prepare_key(key)
+
+
+def _new_jws() -> PyJWS:
+    """A pyjwt JWS verifier that knows only the algorithms a JWTKey can be bound to (never ``none``)."""
+    jws = PyJWS(
+        algorithms=[alg for alg, family in _FAMILY.items() if family != "HS"],
+        options={"verify_signature": True, "enforce_minimum_key_length": True},
+    )
+    for alg, digest in (
+        ("HS256", HMACAlgorithm.SHA256),
+        ("HS384", HMACAlgorithm.SHA384),
+        ("HS512", HMACAlgorithm.SHA512),
+    ):
+        jws.register_algorithm(alg, _VettedHMAC(digest))
+    return jws
 
 
 def _key_label(kid: str | None) -> str:
@@ -148,38 +183,6 @@ def _load_key(label: str, family: str, algorithms: tuple[str, ...], key: object)
     if not isinstance(loaded, RSAPublicKey | EllipticCurvePublicKey | Ed25519PublicKey | Ed448PublicKey):
         raise ConfigurationError(f"{label}: not a valid public key for {algorithms[0]}")
     return loaded
-
-
-class _VettedSecret(bytes):
-    """An HMAC secret that pyjwt's own ``prepare_key`` accepted when its (immutable) JWTKey was built."""
-
-
-class _VettedHMAC(HMACAlgorithm):
-    """pyjwt's HMAC algorithm, minus re-vetting an already vetted secret on every token.
-
-    ``HMACAlgorithm.prepare_key`` re-parses the secret as PEM, SSH, DER and JSON on each call (about 7 µs,
-    a fifth of a whole HS256 verification). Anything that is not a ``_VettedSecret`` is vetted as usual.
-    """
-
-    def prepare_key(self, key: str | bytes) -> bytes:
-        if type(key) is _VettedSecret:
-            return key
-        return super().prepare_key(key)
-
-
-def _new_jws() -> PyJWS:
-    """A pyjwt JWS verifier that knows only the algorithms a JWTKey can be bound to (never ``none``)."""
-    jws = PyJWS(
-        algorithms=[alg for alg, family in _FAMILY.items() if family != "HS"],
-        options={"verify_signature": True, "enforce_minimum_key_length": True},
-    )
-    for alg, digest in (
-        ("HS256", HMACAlgorithm.SHA256),
-        ("HS384", HMACAlgorithm.SHA384),
-        ("HS512", HMACAlgorithm.SHA512),
-    ):
-        jws.register_algorithm(alg, _VettedHMAC(digest))
-    return jws
 
 
 class _UnusableDocument(Exception):

@@ -37,7 +37,7 @@ from hashlib import sha256
 from types import MappingProxyType
 from typing import Any, NoReturn
 
-from jwt.exceptions import DecodeError, InvalidAlgorithmError, InvalidSignatureError
+from jwt.exceptions import DecodeError, InvalidSignatureError
 
 from .._exceptions import ConfigurationError, InvalidTokenError
 from ._jwks import _MAX_KID_LENGTH, JWKSSource, JWTKey, _new_jws
@@ -520,8 +520,6 @@ class JWTVerifier:
                 self._jws.decode(token, key._verify_key, algorithms=key.algorithms)
             except InvalidSignatureError:
                 continue
-            except InvalidAlgorithmError:
-                raise AlgorithmNotAllowedError from None
             except DecodeError:
                 raise MalformedTokenError("segments must be canonical base64url") from None
             return

@@ -551,7 +551,10 @@ def test_non_object_header_or_payload_is_malformed(value: str, where: str) -> No
     assert expect(MalformedTokenError, hs_verifier(), token) == f"malformed token: {where} is not a JSON object"
 
 
-@pytest.mark.parametrize("raw", [b"\xff\xfe{}", b'{"alg":"HS256"', b"{'alg':'HS256'}", "{}".encode("utf-16"), b""])
+@pytest.mark.parametrize(
+    "raw",
+    [b"\xff\xfe{}", b'{"alg":"HS256"', b"{'alg':'HS256'}", "{}".encode("utf-16"), b"", b'{"alg":"HS256"}x', b"{} {}"],
+)
 def test_non_utf8_or_invalid_json_header_is_malformed(raw: bytes) -> None:
     expect(MalformedTokenError, hs_verifier(), hand_token(raw, json.dumps(claims())))
 
@@ -733,9 +736,14 @@ def test_a_cached_token_is_still_rejected_for_a_different_verifier() -> None:
 # --- configuration -----------------------------------------------------------------------------------------------
 
 
-def test_key_repr_masks_the_secret() -> None:
-    text = repr(JWTKey("k1", ("HS256",), SECRET))
+def test_reprs_mask_the_secret() -> None:
+    key = JWTKey("k1", ("HS256",), SECRET)
+    text = repr(key) + repr(key._verify_key) + repr(JWTVerifier([TrustedIssuer(ISS, (AUD,), keys=(key,))]))
     assert SECRET.decode() not in text and "k1" in text and "HS256" in text
+
+
+def test_whitespace_around_json_is_allowed() -> None:
+    assert hs_verifier().verify(hand_token(' {"alg":"HS256"}\n', "\t" + json.dumps(claims()) + " "), now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -747,6 +755,10 @@ def test_key_repr_masks_the_secret() -> None:
         lambda: JWTKey(None, ("HS256",), 12345),  # type: ignore[arg-type]
         lambda: TrustedIssuer(ISS, AUD, keys=(JWTKey(None, ("HS256",), SECRET),)),  # type: ignore[arg-type]
         lambda: TrustedIssuer(ISS, (AUD,)),
+        lambda: TrustedIssuer(ISS, ("",), keys=(JWTKey(None, ("HS256",), SECRET),)),
+        lambda: TrustedIssuer(ISS, (AUD,), keys=(SECRET,)),  # type: ignore[arg-type]
+        lambda: TrustedIssuer(ISS, (AUD,), keys=(JWTKey(None, ("HS256",), SECRET),), required_claims=("",)),
+        lambda: JWTVerifier([object()]),  # type: ignore[list-item]
         lambda: TrustedIssuer("", (AUD,), keys=(JWTKey(None, ("HS256",), SECRET),)),
         lambda: TrustedIssuer(ISS, (AUD,), keys=(JWTKey(None, ("HS256",), SECRET),), leeway=301),
         lambda: TrustedIssuer(ISS, (AUD,), keys=(JWTKey(None, ("HS256",), SECRET),), leeway=-1),
@@ -755,6 +767,7 @@ def test_key_repr_masks_the_secret() -> None:
         lambda: JWTVerifier([]),
         lambda: JWTVerifier([TrustedIssuer(ISS, (AUD,), keys=(JWTKey(None, ("HS256",), SECRET),))] * 2),
         lambda: JWTVerifier([TrustedIssuer(ISS, (AUD,), keys=(JWTKey(None, ("HS256",), SECRET),))], cache_size=-1),
+        lambda: JWTVerifier([TrustedIssuer(ISS, (AUD,), keys=(JWTKey(None, ("HS256",), SECRET),))], max_token_bytes=10),
     ],
 )
 def test_invalid_configuration_is_refused_at_startup(build: Any) -> None:
