@@ -155,6 +155,9 @@ def _parse_statement(
     sid = raw.get("Sid")
     if sid is not None and not isinstance(sid, str):
         issues.append(PolicyIssue(f"{where}.Sid", "Syntax errors in policy. Sid must be a string"))
+    elif variables and isinstance(sid, str) and "${" in sid:
+        issues.append(PolicyIssue(f"{where}.Sid", "Variable unsupported in element: policy variables cannot be used "
+                                  "in Sid", code="variable"))
     effect_raw = raw.get("Effect")
     effect: Effect | None = None
     if effect_raw in ("Allow", "Deny"):
@@ -252,7 +255,7 @@ def _resources(
     return tuple(patterns), element == "NotResource"
 
 
-def _resource_format_error(text: str) -> str | None:
+def _resource_format_error(text: str, parts: list[str]) -> str | None:
     """IAM's MalformedPolicyDocument message for a Resource/NotResource entry, or None if the format is acceptable.
 
     The rules are IAM's (as probed by moto): an entry without a colon is not an ARN; ``arn:aws`` names no service; a
@@ -262,7 +265,6 @@ def _resource_format_error(text: str) -> str | None:
     """
     if ":" not in text or not text.startswith("arn:"):
         return f'Resource {text} must be in ARN format or "*".'
-    parts = text.split(":", 5)
     partition = parts[1]
     if not _PARTITION.fullmatch(partition):
         filled = (parts[2:] + ["*"] * 4)[:4]
@@ -272,7 +274,7 @@ def _resource_format_error(text: str) -> str | None:
     service = parts[2]
     if not service:
         return f"The policy failed legacy parsing: resource {text!r} names no service (arn:partition:service:...)"
-    if text.count(":") < 5 and "::" in text:
+    if len(parts) < 6 and "::" in text:
         return (
             f"The policy failed legacy parsing: resource {text!r} has {len(parts)} of the 6 ARN components "
             "(arn:partition:service:region:account:resource)"
@@ -282,22 +284,48 @@ def _resource_format_error(text: str) -> str | None:
     return None
 
 
+def _arn_parts(text: str, variables: bool) -> list[str]:
+    """The (up to six) colon-separated ARN components; with variables on, a ``${aws:x}`` is never split."""
+    if not variables or "${" not in text:
+        return text.split(":", 5)
+    parts: list[str] = []
+    start = pos = 0
+    while pos < len(text) and len(parts) < 5:
+        if text.startswith("${", pos):
+            end = text.find("}", pos)
+            pos = len(text) if end < 0 else end + 1
+        elif text[pos] == ":":
+            parts.append(text[start:pos])
+            start = pos = pos + 1
+        else:
+            pos += 1
+    parts.append(text[start:])
+    return parts
+
+
 def _resource_pattern(text: str, at: str, variables: bool, issues: list[PolicyIssue]) -> ResourcePattern | None:
     if text == "*":
         return ResourcePattern(text, compile_resource(["*"]), None)
-    problem = _resource_format_error(text)
+    parts = _arn_parts(text, variables)
+    problem = _resource_format_error(text, parts)
     if problem is not None:
         issues.append(PolicyIssue(at, problem))
         return None
-    parts = text.split(":", 5)
     partition, service = parts[1], parts[2]
+    head = ":".join(parts[:5]) if len(parts) == 6 else text
+    if variables and "${" in head:
+        issues.append(
+            PolicyIssue(at, "Variable unsupported in element: variables may appear only in the resource part of an "
+                        "ARN (after the fifth colon)", code="variable")
+        )
+        return None
     if partition in _AWS_PARTITIONS:
         region = parts[3] if len(parts) > 3 else ""
         resource_part = parts[5] if len(parts) == 6 else ""
         if service == "iam" and region:
             issues.append(PolicyIssue(at, f"IAM resource {text} cannot contain region information."))
             return None
-        if service == "s3" and region and "${" not in region:
+        if service == "s3" and region:
             issues.append(PolicyIssue(at, f"Resource {text} can not contain region information."))
             return None
         if service == "iam" and resource_part != "*" and not resource_part.startswith(_IAM_PATH_PREFIXES):
@@ -309,13 +337,6 @@ def _resource_pattern(text: str, at: str, variables: bool, issues: list[PolicyIs
             return None
     if not variables or "${" not in text:
         return ResourcePattern(text, compile_resource([text]), None)
-    head = ":".join(parts[:5]) + ":" if len(parts) == 6 else text
-    if "${" in head:
-        issues.append(
-            PolicyIssue(at, "Variable unsupported in element: variables may appear only in the resource part of an "
-                        "ARN (after the fifth colon)")
-        )
-        return None
     try:
         template = parse_template(text)
     except TemplateError as exc:

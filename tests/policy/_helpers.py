@@ -103,7 +103,7 @@ def errors(document: Any, kind: PolicyKind | str = PolicyKind.IDENTITY) -> list[
 
 
 def condition_holds(
-    operator: str, key: str, value: Any, context: Mapping[str, Any], version: str = "2012-10-17"
+    operator: str, key: str, value: Any, context: Mapping[str, Any], version: str | None = "2012-10-17"
 ) -> bool:
     """Whether a one-condition Allow statement applies to a request with ``context``."""
     policy = doc(allow(Condition={operator: {key: value}}), version=version)
