@@ -1,0 +1,43 @@
+"""The admin endpoint: an ASGI app, itself protected by the middleware, that reloads the directory on demand.
+
+Mount it where operators reach it (``Mount("/admin", app=admin_app(iam, reloader))``). ``POST /reload`` requires
+``iam:ReloadDirectory`` on ``arn:<partition>:iam::<account>:directory``; ``GET /status`` requires
+``iam:GetDirectoryStatus`` on the same resource.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ._asgi import IAMMiddleware
+from ._iam import IAM
+from ._reload import DirectoryReloader
+from ._routes import permission
+
+__all__ = ["admin_app"]
+
+_DIRECTORY = "arn:{partition}:iam::{account}:directory"
+
+
+def admin_app(iam: IAM, reloader: DirectoryReloader) -> IAMMiddleware:
+    """An ASGI app with ``POST /reload`` and ``GET /status``, authorized like any other route."""
+
+    @permission("iam:ReloadDirectory", resource=_DIRECTORY)
+    def reload(request: Request) -> JSONResponse:
+        result = reloader.reload()
+        body = {"reloaded": result.ok, "version": result.version}
+        if result.errors is not None:
+            body["errors"] = result.errors.splitlines()
+        return JSONResponse(body, status_code=200 if result.ok else 422)
+
+    @permission("iam:GetDirectoryStatus", resource=_DIRECTORY)
+    def status(request: Request) -> JSONResponse:
+        snapshot = iam.snapshot
+        return JSONResponse({"version": snapshot.version, "source": snapshot.source,
+                             "last_error": reloader.last_error})
+
+    app = Starlette(routes=[Route("/reload", reload, methods=["POST"]), Route("/status", status, methods=["GET"])])
+    return IAMMiddleware(app, iam=iam, undeclared="error")
