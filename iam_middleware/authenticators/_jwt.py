@@ -365,7 +365,8 @@ class JWTVerifier:
     ``verify`` raises a ``JWTValidationError`` subclass for every rejection, including unexpected internal
     failures (fail closed). The cache (``cache_size`` entries, 0 disables it) is keyed by the token's SHA-256,
     serves an entry only while ``now`` is inside the token's validity window and never at or after ``exp``,
-    and is dropped by :meth:`invalidate` (and when a JWKS refresh removes a key).
+    and is dropped by :meth:`invalidate` (and when a JWKS refresh removes a key). With a file or URL
+    ``JWKSSource``, an uncached verify may block on a (rate-limited, size-capped, timed-out) reload.
     """
 
     def __init__(
