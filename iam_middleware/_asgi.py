@@ -38,7 +38,15 @@ from ._routes import PUBLIC, Permission, Requirement, RuleTable, canonical_path,
 from .policy import Decision
 from .state import MemoryStore
 
-__all__ = ["IAMCredentials", "IAMMiddleware", "source_ip"]
+__all__ = [
+    "IAMCredentials",
+    "IAMMiddleware",
+    "error_response",
+    "log_decision",
+    "new_request_id",
+    "request_view",
+    "source_ip",
+]
 
 logger = logging.getLogger("iam_middleware")
 decision_log = logging.getLogger("iam_middleware.decisions")
@@ -274,23 +282,15 @@ class IAMMiddleware:
 
     # Responses ---------------------------------------------------------------------------------------------------
     async def _deny(self, scope: Scope, receive: Receive, send: Send, error: IAMError, request_id: str) -> None:
-        body: dict[str, Any] = {"error": error.code, "message": error.message, "request_id": request_id}
-        if (self.explain and isinstance(error, AccessDeniedError) and error.decision is not None
-                and _header(scope, _EXPLAIN_HEADER) == "1"):
-            body["explanation"] = error.decision.as_dict()
-        payload = json.dumps(body).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                   (b"x-request-id", request_id.encode())]
-        for name, value in error.headers.items():
-            headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
-        if isinstance(error, AuthenticationError) and "WWW-Authenticate" not in error.headers:
-            headers.append((b"www-authenticate", _challenge(error).encode("latin-1")))
+        explain = self.explain and _header(scope, _EXPLAIN_HEADER) == "1"
+        status, fields, payload = error_response(error, request_id, explanation=explain)
+        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in fields]
         if scope["type"] == "http":
-            await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
+            await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": payload})
             return
         if "websocket.http.response" in scope.get("extensions", {}):
-            await send({"type": "websocket.http.response.start", "status": error.status_code, "headers": headers})
+            await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
             await send({"type": "websocket.http.response.body", "body": payload})
             return
         await send({"type": "websocket.close", "code": 1008, "reason": error.code})
@@ -322,26 +322,52 @@ class IAMMiddleware:
 
     def _log(self, scope: Scope, request_id: str, principal: Principal | None, decision: Decision | None,
              error: IAMError | None, ip: str | None = None) -> None:
-        if not decision_log.isEnabledFor(logging.INFO):
-            return
-        record: dict[str, Any] = {
-            "request_id": request_id,
-            "method": scope.get("method", "WEBSOCKET"),
-            "path": scope.get("path"),
-            "principal": principal.arn if principal is not None else None,
-            "source_ip": ip if ip is not None else (scope.get("client") or (None,))[0],
-        }
-        if decision is not None:
-            record.update(action=decision.action, resource=decision.resource, decision=decision.kind.value,
-                          statements=[m.as_dict() for m in decision.matched])
-        if error is not None:
-            record.update(decision="Denied" if isinstance(error, AccessDeniedError) else "Refused",
-                          status=error.status_code, code=error.code)
-            if isinstance(error, AccessDeniedError) and error.decision is not None:
-                d = error.decision
-                record.update(action=d.action, resource=d.resource, principal=d.principal_arn,
-                              statements=[m.as_dict() for m in d.matched], denied_by=d.denied_by)
-        decision_log.info(json.dumps(record, default=str), extra={"iam": record})
+        log_decision(request_id=request_id, method=scope.get("method", "WEBSOCKET"), path=scope.get("path"),
+                     principal=principal, decision=decision, error=error,
+                     source_ip=ip if ip is not None else (scope.get("client") or (None,))[0])
+
+
+def log_decision(*, request_id: str, method: str, path: str | None, principal: Principal | None,
+                 decision: Decision | None, error: IAMError | None, source_ip: str | None) -> None:
+    """One JSON line on the ``iam_middleware.decisions`` logger per authorized or refused request (every shell)."""
+    if not decision_log.isEnabledFor(logging.INFO):
+        return
+    record: dict[str, Any] = {
+        "request_id": request_id,
+        "method": method,
+        "path": path,
+        "principal": principal.arn if principal is not None else None,
+        "source_ip": source_ip,
+    }
+    if decision is not None:
+        record.update(action=decision.action, resource=decision.resource, decision=decision.kind.value,
+                      statements=[m.as_dict() for m in decision.matched])
+    if error is not None:
+        record.update(decision="Denied" if isinstance(error, AccessDeniedError) else "Refused",
+                      status=error.status_code, code=error.code)
+        if isinstance(error, AccessDeniedError) and error.decision is not None:
+            d = error.decision
+            record.update(action=d.action, resource=d.resource, principal=d.principal_arn,
+                          statements=[m.as_dict() for m in d.matched], denied_by=d.denied_by)
+    decision_log.info(json.dumps(record, default=str), extra={"iam": record})
+
+
+def error_response(
+    error: IAMError, request_id: str, *, explanation: bool = False
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The JSON answer to a refused request (status, lower-cased headers, body), the same from every shell.
+    ``explanation`` adds a denial's matched statements to the body (only when the operator opted in)."""
+    body: dict[str, Any] = {"error": error.code, "message": error.message, "request_id": request_id}
+    if explanation and isinstance(error, AccessDeniedError) and error.decision is not None:
+        body["explanation"] = error.decision.as_dict()
+    payload = json.dumps(body).encode()
+    headers = [("content-type", "application/json"), ("content-length", str(len(payload))),
+               ("x-request-id", request_id)]
+    for name, value in error.headers.items():
+        headers.append((name.lower(), value))
+    if isinstance(error, AuthenticationError) and "WWW-Authenticate" not in error.headers:
+        headers.append(("www-authenticate", _challenge(error)))
+    return error.status_code, headers, payload
 
 
 def _challenge(error: AuthenticationError) -> str:
@@ -362,7 +388,11 @@ def _header(scope: Scope, name: str) -> str | None:
 
 
 def _request_id(scope: Scope) -> str:
-    given = _header(scope, "x-request-id")
+    return new_request_id(_header(scope, "x-request-id"))
+
+
+def new_request_id(given: str | None) -> str:
+    """The caller's ``X-Request-ID`` when it is a plain token (so logs correlate), else a fresh random id."""
     if given is not None and _REQUEST_ID.fullmatch(given):
         return given
     return uuid.uuid4().hex
