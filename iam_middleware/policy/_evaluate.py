@@ -232,7 +232,11 @@ def _evaluate(
                     _matched("identity", i_allow, identity) + _matched("boundary", b_allow, boundary)
                     + _matched("session", s_allow, session)
                 )
-        denied_by = _first_failing(identity_ok, boundary_ok, session_ok)
+        if "role" in r_grants and not identity_ok:
+            # A grant to the role was there and a boundary or session policy stopped it: name that layer.
+            denied_by = _first_failing(True, boundary_ok, session_ok)
+        else:
+            denied_by = _first_failing(identity_ok, boundary_ok, session_ok)
     if allowed is not None:
         return Decision(DecisionKind.ALLOWED, caller.arn, action, resource, tuple(allowed), None, tuple(layers),
                         missing_keys)

@@ -32,8 +32,10 @@ Document = dict[str, Any]
 
 
 def statement(effect: str = "Allow", action: Any = "s3:GetObject", resource: Any = "*", **extra: Any) -> Document:
-    """One statement; ``resource=None`` leaves the Resource element out (resource-based and trust policies)."""
-    out: Document = {"Effect": effect, "Action": action}
+    """One statement; ``action=None``/``resource=None`` leave the element out (for NotAction, NotResource, ...)."""
+    out: Document = {"Effect": effect}
+    if action is not None:
+        out["Action"] = action
     if resource is not None:
         out["Resource"] = resource
     out.update(extra)
