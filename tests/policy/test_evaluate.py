@@ -125,7 +125,8 @@ def test_deny_with_a_false_condition_does_not_deny() -> None:
 
 @pytest.mark.parametrize(
     ("action", "kind", "denied_by"),
-    [("s3:GetObject", IMPLICIT, "boundary"), ("s3:PutObject", ALLOWED, None), ("s3:DeleteObject", IMPLICIT, "identity")],
+    [("s3:GetObject", IMPLICIT, "boundary"), ("s3:PutObject", ALLOWED, None),
+     ("s3:DeleteObject", IMPLICIT, "identity")],
 )
 def test_boundary_intersects_identity(action: str, kind: DecisionKind, denied_by: str | None) -> None:
     identity = doc(allow(action=["s3:GetObject", "s3:PutObject"]))
@@ -349,7 +350,8 @@ def test_notresource() -> None:
     allow_policy = doc(allow(resource=None, NotResource="arn:aws:s3:::secret/*"))
     assert decide(allow_policy, resource="arn:aws:s3:::public/x").allowed
     assert not decide(allow_policy, resource="arn:aws:s3:::secret/x").allowed
-    deny_policy = doc(allow(), deny(resource=None, NotResource=["arn:aws:s3:::HR/Payroll", "arn:aws:s3:::HR/Payroll/*"]))
+    payroll = ["arn:aws:s3:::HR/Payroll", "arn:aws:s3:::HR/Payroll/*"]
+    deny_policy = doc(allow(), deny(resource=None, NotResource=payroll))
     assert decide(deny_policy, resource="arn:aws:s3:::HR/Payroll/q1").allowed
     assert decide(deny_policy, resource="arn:aws:s3:::HR/Other").kind is EXPLICIT
 
