@@ -39,6 +39,8 @@ Decisions:
   chunked signing is refused.
 - Signing keys are cached per (key id, secret, date, region) for this verifier's service in a bounded LRU, so a warm
   verification costs one HMAC for the signature instead of five.
+- Replay (SECURITY.md S15): SigV4 has no nonce, and this verifier keeps no state. ``VerifiedSignature`` carries the
+  signature and ``valid_until``, the last instant the same request verifies, for a shell-side replay cache.
 - Path/route agreement (SECURITY.md S16) is the shell's job: the non-S3 canonical path is normalized as AWS does, so
   a signature for ``/a/b`` also verifies ``/a/./b``; the shell must reject non-canonical raw paths before routing.
 """
@@ -54,6 +56,7 @@ import secrets
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from .._exceptions import BadRequestError, ConfigurationError, IAMError, SignatureError
 from .._request import RequestView
@@ -100,7 +103,7 @@ _SIGNING_KEY_CACHE_SIZE = 1024
 _DUMMY_SECRET = secrets.token_urlsafe(30)
 
 _HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
-_HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+", re.ASCII)
+_SIGNED_HEADERS = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+(?:;[a-z0-9!#$%&'*+.^_`|~-]+)*", re.ASCII)
 _KEY_ID = re.compile(r"\w{1,128}", re.ASCII)
 _SCOPE_DATE = re.compile(r"\d{8}", re.ASCII)
 _EXPIRES = re.compile(r"\d{1,7}", re.ASCII)
@@ -242,7 +245,11 @@ class SigningCredential:
 
 @dataclass(frozen=True, slots=True)
 class VerifiedSignature:
-    """What a successful verification established: who signed, when, for which region, and which headers."""
+    """What a successful verification established: who signed, when, for which region, and which headers.
+
+    SigV4 has no nonce: the same signed request verifies again until ``valid_until`` (``signed_at + max_skew``, or
+    the presigned URL's expiry). A shell that refuses replays keeps ``(access_key_id, signature)`` until then.
+    """
 
     access_key_id: str
     credential: SigningCredential
@@ -250,10 +257,19 @@ class VerifiedSignature:
     region: str
     presigned: bool
     signed_headers: tuple[str, ...]
+    signature: str
+    valid_until: float
+
+    def __repr__(self) -> str:
+        # With its URL, a presigned request's signature is a bearer credential until it expires: never shown.
+        return (
+            f"VerifiedSignature(access_key_id={self.access_key_id!r}, credential={self.credential!r}, "
+            f"signed_at={self.signed_at!r}, region={self.region!r}, presigned={self.presigned!r}, "
+            f"signed_headers={self.signed_headers!r}, signature='********', valid_until={self.valid_until!r})"
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class _Claim:
+class _Claim(NamedTuple):
     """The parsed, grammar-checked parts of an Authorization header or of presigned query parameters."""
 
     key_id: str
@@ -431,6 +447,8 @@ class SigV4Verifier:
             region=claim.region,
             presigned=presigned,
             signed_headers=claim.signed_headers,
+            signature=claim.signature,
+            valid_until=signed_at + (self.max_skew if expires is None else expires),
         )
 
     def _parse_authorization(self, value: str) -> _Claim:
@@ -476,10 +494,10 @@ class SigV4Verifier:
             raise CredentialScopeError(f"Credential should be scoped with a valid terminator: {TERMINATOR!r}.")
         if not _HEX64.fullmatch(signature):
             raise IncompleteSignatureError("The Signature must be 64 lower-case hexadecimal characters.")
-        names = tuple(signed_headers.split(";"))
-        if not all(_HEADER_NAME.fullmatch(name) for name in names):
+        if not _SIGNED_HEADERS.fullmatch(signed_headers):
             raise IncompleteSignatureError("SignedHeaders must be lower-case header names separated by ';'.")
-        if any(first >= second for first, second in zip(names, names[1:], strict=False)):
+        names = tuple(signed_headers.split(";"))
+        if names != tuple(sorted(set(names))):
             raise IncompleteSignatureError("SignedHeaders must be sorted and must not repeat a name.")
         if "authorization" in names:
             raise IncompleteSignatureError("SignedHeaders must not name the Authorization header.")

@@ -55,6 +55,11 @@ UNSIGNED_HEADERS = frozenset(
 )
 
 _AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z", re.ASCII)
+# Fast paths (the common case costs no decode/encode round trip): a path of unreserved characters without empty,
+# "." or ".." segments is its own canonical form, and so is a query component of unreserved characters.
+_PLAIN_PATH = re.compile(rb"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9._~-]+)+/?|/")
+_UNRESERVED = re.compile(rb"[A-Za-z0-9._~-]*")
+_EPOCH = datetime(1970, 1, 1)
 
 
 def normalized_path(raw_path: bytes) -> bytes:
@@ -63,6 +68,8 @@ def normalized_path(raw_path: bytes) -> bytes:
 
     Same as botocore's ``quote(normalize_url_path(path), safe="/~")``.
     """
+    if _PLAIN_PATH.fullmatch(raw_path):
+        return raw_path
     if not raw_path:
         return b"/"
     kept: list[bytes] = []
@@ -89,10 +96,14 @@ def split_query(query: bytes) -> list[tuple[bytes, bytes]]:
 
 def decode_query_component(raw: bytes) -> bytes:
     """Form-decode one query key or value (``+`` is a space), as web frameworks read it."""
+    if b"%" not in raw and b"+" not in raw:
+        return raw
     return unquote_to_bytes(raw.replace(b"+", b" "))
 
 
 def _aws_encode(raw: bytes) -> bytes:
+    if _UNRESERVED.fullmatch(raw):
+        return raw
     return quote_from_bytes(decode_query_component(raw), safe="").encode("ascii")
 
 
@@ -140,7 +151,7 @@ def derive_signing_key(secret: str, date: str, region: str, service: str) -> byt
 
 def sign_string(signing_key: bytes, to_sign: bytes) -> str:
     """The hex signature of a string to sign."""
-    return hmac.new(signing_key, to_sign, "sha256").hexdigest()
+    return hmac.digest(signing_key, to_sign, "sha256").hex()
 
 
 def parse_amz_date(value: str) -> float | None:
@@ -148,9 +159,9 @@ def parse_amz_date(value: str) -> float | None:
     match = _AMZ_DATE.fullmatch(value)
     if match is None:
         return None
-    year, month, day, hour, minute, second = (int(group) for group in match.groups())
+    year, month, day, hour, minute, second = map(int, match.groups())
     try:
-        return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
+        return (datetime(year, month, day, hour, minute, second) - _EPOCH).total_seconds()
     except ValueError:
         return None
 

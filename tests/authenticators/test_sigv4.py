@@ -111,6 +111,8 @@ def test_header_signed_post_verifies_and_reports_what_was_signed() -> None:
         region=REGION,
         presigned=False,
         signed_headers=("content-type", "host", "x-amz-date"),
+        signature=(view.header("authorization") or "")[-64:],
+        valid_until=NOW + 300,
     )
 
 
@@ -552,6 +554,15 @@ def test_botocore_presigned_url_verifies() -> None:
     assert verified.signed_headers == ("host",)
 
 
+def test_valid_until_bounds_a_replay_cache_entry() -> None:
+    # S15: SigV4 has no nonce; the verifier says how long the same request stays acceptable.
+    header_signed = signed_view("POST", URL + "/x", body=b"1")
+    verified = verifier(max_skew=120).verify(header_signed, now=NOW)
+    assert verified.valid_until == NOW + 120
+    verifier(max_skew=120).verify(header_signed, now=verified.valid_until)
+    assert verifier().verify(signed_view("GET", URL + "/x", presign=900), now=NOW).valid_until == NOW + 900
+
+
 def test_presigned_expiry_edges() -> None:
     view = signed_view("GET", URL + "/x", presign=60)
     verifier().verify(view, now=NOW + 60)
@@ -739,8 +750,8 @@ class CountingHMAC:
             self.calls += 1
             return real_digest(*args, **kwargs)
 
-        monkeypatch.setattr(_sigv4_canonical.hmac, "new", new)
-        monkeypatch.setattr(_sigv4_canonical.hmac, "digest", digest)
+        monkeypatch.setattr(hmac, "new", new)
+        monkeypatch.setattr(hmac, "digest", digest)
 
 
 def _outcome(view: RequestView, lookup: Any, counter: CountingHMAC) -> tuple[str, str, str, int]:
@@ -804,9 +815,7 @@ def test_signature_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) 
         compared.append((a, b))
         return real(a, b)
 
-    from iam_middleware.authenticators import _sigv4
-
-    monkeypatch.setattr(_sigv4.hmac, "compare_digest", spy)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
     view = signed_view("GET", URL + "/x")
     verifier().verify(view, now=NOW)
     signature = (view.header("authorization") or "")[-64:]
@@ -885,6 +894,7 @@ def test_secrets_never_appear_in_reprs_or_messages() -> None:
     verified = verifier().verify(view, now=NOW)
     for text in (repr(TEMP_CREDENTIAL), repr(verified), repr(verifier()), repr(view)):
         assert TEMP_SECRET not in text and TOKEN not in text
+    assert verified.signature not in repr(verified)
     wrong = {TEMP_KEY_ID: dataclasses.replace(TEMP_CREDENTIAL, session_token="other-token")}
     error = expect(InvalidSecurityTokenError, view, lookup=wrong.get)
     assert TOKEN not in repr(error) and "other-token" not in str(error)
@@ -930,7 +940,7 @@ def test_invalid_configuration_is_refused(options: dict[str, Any]) -> None:
         verifier(**options)
 
 
-@pytest.mark.parametrize("fields", [{"access_key_id": ""}, {"access_key_id": "has space"}, {"secret_access_key": ""}])
-def test_invalid_credential_is_refused(fields: dict[str, str]) -> None:
+@pytest.mark.parametrize(("key_id", "secret"), [("", SECRET), ("has space", SECRET), ("x" * 129, SECRET), (KEY_ID, "")])
+def test_invalid_credential_is_refused(key_id: str, secret: str) -> None:
     with pytest.raises(ConfigurationError):
-        SigningCredential(**{"access_key_id": KEY_ID, "secret_access_key": SECRET, **fields})
+        SigningCredential(key_id, secret)

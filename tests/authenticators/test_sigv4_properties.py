@@ -5,13 +5,16 @@ from __future__ import annotations
 import dataclasses
 import string
 from collections.abc import Iterator
+from urllib.parse import quote, unquote_plus
 
 import pytest
+from botocore.utils import normalize_url_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iam_middleware._exceptions import SignatureError
 from iam_middleware._request import RequestView
+from iam_middleware.authenticators._sigv4_canonical import aws_query, normalized_path, split_query
 
 from .test_sigv4_helpers import NOW, URL, freeze_botocore, signed_view, verifier
 
@@ -154,3 +157,31 @@ def _mutate_header(view: RequestView, prefix: str, change: object) -> RequestVie
 def _flip_last_hex_digit(value: str, data: st.DataObject) -> str:
     index = data.draw(st.integers(len(value) - 64, len(value) - 1))
     return _replace_at(value, index, data.draw(st.sampled_from("0123456789abcdef".replace(value[index], ""))))
+
+
+@settings(deadline=None, max_examples=300)
+@given(path=st.one_of(ANY_PATH, st.text(st.sampled_from(UNRESERVED + "/%."), max_size=12)))
+def test_canonical_path_is_botocores(path: str) -> None:
+    expected = quote(normalize_url_path(path), safe="/~").encode()
+    assert normalized_path(path.encode()) == expected
+
+
+@settings(deadline=None, max_examples=300)
+@given(query=QUERY)
+def test_aws_query_form_equals_decoding_then_botocore_params_encoding(query: str) -> None:
+    pairs = [(key, value) for key, _, value in (piece.partition("=") for piece in query.split("&"))] if query else []
+    decoded = [
+        (unquote_plus(key, errors="surrogateescape"), unquote_plus(value, errors="surrogateescape"))
+        for key, value in pairs
+    ]
+    expected = "&".join(
+        f"{key}={value}"
+        for key, value in sorted(
+            (
+                quote(key.encode("utf-8", "surrogateescape"), safe="-_.~"),
+                quote(value.encode("utf-8", "surrogateescape"), safe="-_.~"),
+            )
+            for key, value in decoded
+        )
+    )
+    assert aws_query(split_query(query.encode())) == expected.encode()
