@@ -1,0 +1,96 @@
+"""The linter: Access Analyzer-style findings on valid documents, each with a location and a severity below ERROR."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from iam_middleware.policy import PolicyIssue, PolicyKind, Severity, parse_policy
+from iam_middleware.policy._lint import lint_policy
+
+from ._helpers import allow, deny, doc
+
+
+def findings(document: dict[str, Any], kind: PolicyKind = PolicyKind.IDENTITY) -> list[PolicyIssue]:
+    return lint_policy(parse_policy(document, kind=kind))
+
+
+def codes(document: dict[str, Any], kind: PolicyKind = PolicyKind.IDENTITY) -> set[tuple[str, str]]:
+    return {(issue.code, issue.location) for issue in findings(document, kind)}
+
+
+def test_a_tidy_policy_has_no_findings() -> None:
+    assert findings(doc(allow(Sid="Read", action=["s3:GetObject", "s3:ListBucket"], resource="arn:aws:s3:::b/*"),
+                        deny(action="s3:DeleteObject", resource="arn:aws:s3:::b/*"))) == []
+
+
+@pytest.mark.parametrize(
+    ("document", "code", "location", "severity"),
+    [
+        (doc(allow(), version=None), "missing-version", "Version", Severity.WARNING),
+        (doc(allow(), version="2008-10-17"), "old-version", "Version", Severity.WARNING),
+        ({**doc(allow()), "Id": "x"}, "id-in-identity-policy", "Id", Severity.SUGGESTION),
+        (doc(allow(Sid="read-all")), "sid-characters", "Statement[0].Sid", Severity.WARNING),
+        (doc(allow(resource=None, NotResource="arn:aws:s3:::b")), "allow-with-not-resource",
+         "Statement[0].NotResource", Severity.SECURITY_WARNING),
+        (doc(allow(action=None, NotAction="iam:*")), "allow-with-not-action", "Statement[0].NotAction",
+         Severity.SECURITY_WARNING),
+        (doc(allow(action="iam:PassRole")), "passrole-star", "Statement[0]", Severity.SECURITY_WARNING),
+        (doc(allow(resource="arn:aws:s3:::b/${aws:username}"), version="2008-10-17"), "variable-version",
+         "Statement[0]", Severity.WARNING),
+        (doc(allow(Condition={"StringEquals": {"aws:username": "a", "AWS:UserName": "b"}})), "duplicate-key-case",
+         'Statement[0].Condition.StringEquals."AWS:UserName"', Severity.WARNING),
+        (doc(allow(Condition={"ForAllValues:StringEquals": {"aws:username": "a"}})), "qualifier-single-valued",
+         'Statement[0].Condition.ForAllValues:StringEquals."aws:username"', Severity.SECURITY_WARNING),
+        (doc(deny(Condition={"StringEquals": {"aws:TagKeys": "a"}})), "missing-qualifier",
+         'Statement[0].Condition.StringEquals."aws:TagKeys"', Severity.WARNING),
+        (doc(allow(Condition={"ForAllValues:StringEquals": {"aws:TagKeys": "a"}})), "forallvalues-allow",
+         'Statement[0].Condition.ForAllValues:StringEquals."aws:TagKeys"', Severity.WARNING),
+        (doc(deny(Condition={"ForAnyValue:Null": {"aws:TagKeys": "true"}})), "null-qualifier",
+         'Statement[0].Condition.ForAnyValue:Null."aws:TagKeys"', Severity.WARNING),
+        (doc(allow(Condition={"StringEquals": {"s3:prefix": "home/*"}})), "wildcard-no-like",
+         'Statement[0].Condition.StringEquals."s3:prefix"', Severity.WARNING),
+        (doc(allow(Condition={"Bool": {"aws:SecureTransport": ["true", "false"]}})), "multiple-bool",
+         'Statement[0].Condition.Bool."aws:SecureTransport"', Severity.WARNING),
+        (doc(allow(Sid="A"), allow(Sid="B")), "redundant-statement", "Statement[1]", Severity.SUGGESTION),
+        (doc(allow(action="s3:*"), allow(action="s3:GetObject", resource="arn:aws:s3:::b/*")), "shadowed-statement",
+         "Statement[1]", Severity.SUGGESTION),
+    ],
+)
+def test_finding(document: dict[str, Any], code: str, location: str, severity: Severity) -> None:
+    matching = [i for i in findings(document) if i.code == code]
+    assert [(i.location, i.severity) for i in matching] == [(location, severity)], [str(i) for i in findings(document)]
+
+
+def test_allow_with_notprincipal_in_a_resource_policy() -> None:
+    document = doc(allow(resource=None, NotPrincipal={"AWS": "111122223333"}))
+    assert ("allow-with-not-principal", "Statement[0].NotPrincipal") in codes(document, PolicyKind.RESOURCE)
+
+
+def test_size_quota_counts_characters_without_white_space() -> None:
+    statements = [allow(Sid=f"S{i}", resource=f"arn:aws:s3:::bucket-number-{i:04d}/*") for i in range(80)]
+    assert ("size", "") in codes(doc(*statements))
+    assert ("size", "") not in codes(doc(*statements[:10]))
+    shared = [{**s, "Principal": "*"} for s in statements]
+    assert ("size", "") not in codes(doc(*shared), PolicyKind.RESOURCE)
+
+
+def test_special_literals_are_not_wildcards_to_the_linter() -> None:
+    issues = findings(doc(allow(Condition={"StringEquals": {"k": "a${*}b"}})))
+    assert "wildcard-no-like" not in {i.code for i in issues}
+
+
+def test_conditions_and_notaction_prevent_shadowing() -> None:
+    conditional = doc(allow(action="s3:*", Condition={"Bool": {"aws:SecureTransport": "true"}}), allow())
+    assert "shadowed-statement" not in {i.code for i in findings(conditional)}
+    other_effect = doc(deny(action="s3:*"), allow())
+    assert "shadowed-statement" not in {i.code for i in findings(other_effect)}
+
+
+def test_findings_are_never_errors_and_format_with_their_location() -> None:
+    issues = findings(doc(allow(Sid="a-b", action=None, NotAction="iam:*", resource=None, NotResource="*"),
+                          version=None))
+    assert issues and all(i.severity is not Severity.ERROR for i in issues)
+    assert any(str(i).startswith("Statement[0].NotAction: Allow with NotAction") for i in issues)
+    assert issues[0].as_dict().keys() == {"location", "severity", "code", "message"}
