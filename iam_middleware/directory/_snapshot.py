@@ -73,6 +73,8 @@ class Snapshot:
         self._users_by_name = by_name
         self._access_keys = keys
         self._authorizers: dict[tuple[str, str], Authorizer] = {}
+        # Compiled layers per user or role (and session policy): many sessions of one role share them.
+        self._layers: dict[tuple[str, str], tuple[PolicySet | None, ...]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -173,25 +175,31 @@ class Snapshot:
         return found
 
     def _build_authorizer(self, principal: Principal, session_policy: Policy | None) -> Authorizer:
+        key = (principal.principal_arn, session_policy.id if session_policy is not None else "")
+        layers = self._layers.get(key)
+        if layers is None:
+            if len(self._layers) >= 10_000:
+                self._layers.clear()
+            layers = self._layers[key] = self._build_layers(principal, session_policy)
+        identity, boundary, session, guardrails = layers
+        return Authorizer(Caller.from_arn(principal.arn), identity=identity, boundary=boundary, session=session,
+                          guardrails=guardrails)
+
+    def _build_layers(self, principal: Principal, session_policy: Policy | None) -> tuple[PolicySet | None, ...]:
+        """(identity, boundary, session, guardrails) of a user or role; an unknown one has no identity policies."""
         account = self.accounts.get(principal.account)
         guardrails = PolicySet(account.guardrails) if account is not None and account.guardrails else None
-        caller = Caller.from_arn(principal.arn)
         if principal.type is PrincipalType.USER:
             user = self.users.get(principal.arn)
             if user is None:
-                return Authorizer(caller, guardrails=guardrails)
+                return None, None, None, guardrails
             policies = list(user.policies)
             for group_name in user.groups:
                 group = self.groups.get((user.account, group_name))
                 if group is not None:
                     policies.extend(group.policies)
-            return Authorizer(
-                caller, identity=PolicySet(policies), boundary=PolicySet.of(user.boundary), guardrails=guardrails,
-            )
+            return PolicySet(policies), PolicySet.of(user.boundary), None, guardrails
         role = self.roles.get(principal.source_arn or "")
         if role is None:
-            return Authorizer(caller, guardrails=guardrails)
-        return Authorizer(
-            caller, identity=PolicySet(role.policies), boundary=PolicySet.of(role.boundary),
-            session=PolicySet.of(session_policy), guardrails=guardrails,
-        )
+            return None, None, None, guardrails
+        return PolicySet(role.policies), PolicySet.of(role.boundary), PolicySet.of(session_policy), guardrails
