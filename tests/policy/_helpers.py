@@ -58,12 +58,14 @@ def doc(*statements: Document, version: str | None = "2012-10-17") -> Document:
 
 
 def compile_set(
-    documents: Sequence[Document | Policy] | Document | None, kind: PolicyKind = PolicyKind.IDENTITY, label: str = "p"
+    documents: Sequence[Document | Policy] | Mapping[str, Any] | None,
+    kind: PolicyKind = PolicyKind.IDENTITY,
+    label: str = "p",
 ) -> PolicySet | None:
     """A PolicySet of parsed documents; None stays None (the layer is absent)."""
     if documents is None:
         return None
-    listed = [documents] if isinstance(documents, dict) else list(documents)
+    listed = [documents] if isinstance(documents, Mapping) else list(documents)
     return PolicySet(
         [d if isinstance(d, Policy) else parse_policy(d, kind=kind, policy_id=f"{label}{i}")
          for i, d in enumerate(listed)]
