@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from iam_middleware.cli._simulate import simulate_lines
 from iam_middleware.policy import Caller, CallerKind, DecisionKind, MatchedStatement, PolicySet, evaluate, parse_policy
 
 from ._helpers import (
@@ -403,3 +406,27 @@ def test_decision_as_dict() -> None:
         "missing_context_keys": [],
         "layers": {"boundary": True, "identity": True},
     }
+
+
+# ---- data-driven cases in the simulate format ------------------------------------------------------------------------
+
+CASES = [
+    pytest.param(entry["case"], entry["expect"], id=entry["case"]["id"])
+    for path in sorted((Path(__file__).parent / "cases").glob("*.json"))
+    for entry in json.loads(path.read_text())["cases"]
+]
+
+
+@pytest.mark.parametrize(("case", "expect"), CASES)
+def test_simulate_case(case: dict[str, Any], expect: dict[str, Any]) -> None:
+    (result,) = simulate_lines([json.dumps(case)])
+    assert result["id"] == case["id"]
+    assert result["decision"] == expect["decision"], result
+    if expect["decision"] == "Error":
+        assert set(result) == {"id", "decision", "error"} and result["error"]
+        return
+    assert set(result) == {"id", "decision", "matched", "message"}
+    if "matched_sids" in expect:
+        assert [m["sid"] for m in result["matched"]] == expect["matched_sids"]
+    if "message_contains" in expect:
+        assert expect["message_contains"] in result["message"]
