@@ -25,12 +25,12 @@ PASSWORD = "correct horse battery staple"
 
 
 def demo_config_path() -> Path:
-    """The demo directory: ``examples/iam.toml`` of the checkout, or the copy shipped inside the wheel."""
-    package = Path(__file__).resolve().parent.parent
-    for candidate in (package.parent / "examples" / "iam.toml", package / "_examples" / "iam.toml"):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError("the demo directory (examples/iam.toml) is not installed")
+    """The demo directory: ``examples/iam.toml`` of the checkout the package runs from (``pip install -e .``)."""
+    candidate = Path(__file__).resolve().parent.parent.parent / "examples" / "iam.toml"
+    if candidate.is_file():
+        return candidate
+    raise FileNotFoundError("the demo needs a checkout of the repository (examples/iam.toml); run it from an "
+                            "editable install: pip install -e '.[demo]'")
 
 
 def add_parser(commands: Any) -> None:
