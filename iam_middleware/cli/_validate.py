@@ -19,7 +19,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="policy documents (JSON); - reads standard input")
     parser.add_argument("--kind", choices=[k.value for k in PolicyKind], default="identity",
                         help="what the documents are for (default: identity)")
-    parser.add_argument("--strict", action="store_true", help="warnings fail validation too")
+    parser.add_argument("--strict", action="store_true", help="warnings fail validation too (suggestions never do)")
     parser.add_argument("--format", choices=["text", "json"], default="text")
     parser.set_defaults(run=run)
 
@@ -49,7 +49,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         except OSError as exc:
             parser.error(f"cannot read {path}: {exc.strerror or exc}")
         errors, findings = check(text, args.kind, path)
-        valid = not errors and not (args.strict and findings)
+        # --strict fails on warnings (security or not); suggestions never fail a document.
+        warned = any(issue.severity is not Severity.SUGGESTION for issue in findings)
+        valid = not errors and not (args.strict and warned)
         failed |= not valid
         results.append({
             "file": path,
