@@ -31,6 +31,12 @@ class WebIdentityProvider:
     session_name_claim: str = "sub"
     tag_claims: Mapping[str, str] = field(default_factory=dict)
 
+    def session_tags(self, claims: Mapping[str, Any]) -> dict[str, str]:
+        """The session tags a token's claims give (``tag_claims``); claims that are not strings or numbers are
+        skipped, so a tag never holds a structure the policy language cannot compare."""
+        return {tag: str(claims[claim]) for tag, claim in self.tag_claims.items()
+                if isinstance(claims.get(claim), (str, int)) and not isinstance(claims.get(claim), bool)}
+
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Settings:

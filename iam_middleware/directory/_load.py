@@ -273,10 +273,11 @@ class _Builder:
             ))
         seen: dict[str, str] = {}
         for user in users:
-            for key in user.access_keys:
-                if key.id in seen:
-                    self.problem(f"users.{user.name}.access_keys", f"key {key.id} also belongs to {seen[key.id]}")
-                seen[key.id] = user.name
+            for access_key in user.access_keys:
+                if access_key.id in seen:
+                    self.problem(f"users.{user.name}.access_keys",
+                                 f"key {access_key.id} also belongs to {seen[access_key.id]}")
+                seen[access_key.id] = user.name
         return users
 
     def _roles(self, accounts: Mapping[str, Account]) -> list[Role]:

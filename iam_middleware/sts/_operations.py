@@ -1,0 +1,470 @@
+"""The token service's operations, sans-IO: each takes one ``Call`` (the facade, the request, its JSON body, ``now``)
+and returns the JSON ``Answer`` or raises the ``IAMError`` to render.
+
+Each operation is authorized by the policy engine as an ``sts:*`` action:
+
+- ``sts:AssumeRole`` on the role's ARN, with the role's trust policy as the resource policy and the caller's own
+  policies as the identity side (IAM semantics: the trust policy must always allow the caller; in one account, a
+  trust policy that names the account rather than the caller also needs an identity-based allow; across accounts
+  both sides must allow).
+- ``sts:AssumeRoleWithWebIdentity``: the role's trust policy decides for the outside token (``IAM.web_identity``).
+- ``sts:RevokeCredentials`` on the ARN the credentials stand for (a role, or a user's MFA session), except for the
+  very credentials that signed the request: ending one's own credentials needs no permission, like a logout.
+- ``sts:Login`` and ``sts:GetSessionToken`` on the user's own ARN are self-service, as GetSessionToken is in AWS:
+  no Allow is needed, but an explicit Deny (identity policy or guardrail) is honoured, so an administrator can
+  switch them off for a user or a whole account.
+
+A logout needs no permission: ending one's own session only ever removes access.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from .._exceptions import (
+    AccessDeniedError,
+    AuthenticationError,
+    BadRequestError,
+    InvalidTokenError,
+    MissingCredentialError,
+    OTPError,
+    PolicyValidationError,
+)
+from .._iam import IAM
+from .._principal import CredentialKind, Principal, PrincipalType
+from .._request import RequestView
+from .._temporary import TemporaryCredential
+from ..policy import Decision, DecisionKind, Policy, PolicyKind, parse_policy
+
+__all__ = [
+    "OPERATIONS",
+    "Answer",
+    "Call",
+    "CredentialKindError",
+    "InvalidParameterError",
+    "MalformedJSONError",
+    "MalformedPolicyDocumentError",
+    "MissingParameterError",
+    "NoMFADeviceError",
+    "NotASessionError",
+    "UnsupportedMediaTypeError",
+    "parse_body",
+]
+
+logger = logging.getLogger("iam_middleware.sts")
+
+_MIN_DURATION = 900
+_DEFAULT_DURATION = 3600
+_CHAINED_MAX = 3600  # AWS: a role session assuming another role ("role chaining") gets at most one hour
+_MAX_POLICY_CHARS = 2048  # AWS's limit for an inline session policy
+_MAX_ARN_CHARS = 2048
+_MAX_TOKEN_CHARS = 16384
+_MAX_FIELD_NAME = 40
+_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+_TEMPORARY_KEY_ID = re.compile(r"ASIA[A-Z2-7]{16}", re.ASCII)
+
+
+class MalformedJSONError(BadRequestError):
+    """The body is not one JSON object (syntax, duplicate member names, nesting, or another type)."""
+
+    code = "MalformedJSON"
+
+
+class UnsupportedMediaTypeError(BadRequestError):
+    """A body was sent with a media type other than ``application/json``."""
+
+    status_code = 415
+    code = "UnsupportedMediaType"
+
+
+class MissingParameterError(BadRequestError):
+    """A required field of the JSON body is absent."""
+
+    code = "MissingParameter"
+
+
+class InvalidParameterError(BadRequestError):
+    """A field of the JSON body is unknown, of the wrong type, or out of range."""
+
+    code = "ValidationError"
+
+
+class MalformedPolicyDocumentError(BadRequestError):
+    """The session policy given to AssumeRole is not a valid session policy."""
+
+    code = "MalformedPolicyDocument"
+
+
+class NotASessionError(BadRequestError):
+    """Logout was called with a credential that is not a login session."""
+
+    code = "NotASession"
+
+
+class CredentialKindError(AccessDeniedError):
+    """The operation cannot be called with this kind of credential (GetSessionToken needs a long-term key)."""
+
+    code = "InvalidCredentialKind"
+
+
+class NoMFADeviceError(AccessDeniedError):
+    """GetSessionToken needs a TOTP device, and the calling user has none."""
+
+    code = "NoMFADevice"
+
+
+class Answer(NamedTuple):
+    """A successful result: the JSON body and any extra response headers (``Set-Cookie``)."""
+
+    body: dict[str, Any]
+    headers: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One call to the token service: the facade, the request (body included), its parsed JSON body, the time of
+    the call and the caller's address (``aws:SourceIp``, after trusted proxies)."""
+
+    iam: IAM
+    request: RequestView
+    body: Mapping[str, Any]
+    now: float
+    source_ip: str | None = None
+    request_id: str = "-"
+
+    def principal(self) -> Principal:
+        """The authenticated caller; a request without any credential is refused (401)."""
+        principal = self.iam.authenticate(self.request, now=self.now)
+        if principal is None:
+            raise MissingCredentialError(
+                "This operation needs a credential: a session token, or a request signed with an access key.",
+                headers={"WWW-Authenticate": 'Bearer realm="iam-middleware", AWS4-HMAC-SHA256'},
+            )
+        return principal
+
+    def authorize(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        resource_policy: Policy | None = None,
+        resource_account: str | None = None,
+    ) -> Decision:
+        """The engine's decision on ``action``, with the request's global keys (source address after proxies)."""
+        full = dict(context or {})
+        if self.source_ip is not None:
+            full["aws:SourceIp"] = self.source_ip
+        return self.iam.authorize(principal, action, resource, full, now=self.now, request=self.request,
+                                  resource_policy=resource_policy, resource_account=resource_account)
+
+    def self_service(self, principal: Principal, action: str) -> None:
+        """Refuse a self-service action (on the caller's own ARN) only on an explicit deny or a failed evaluation."""
+        decision = self.authorize(principal, action, principal.arn)
+        if decision.kind is DecisionKind.EXPLICITLY_DENIED or decision.error is not None:
+            logger.info("sts %s refused for %s (request %s): %s", action, principal.arn, self.request_id,
+                        decision.message)
+            raise AccessDeniedError(decision.message, decision=decision)
+
+
+# Body parsing ----------------------------------------------------------------------------------------------------
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise MalformedJSONError("The JSON body has a duplicate member name.")
+        found[key] = value
+    return found
+
+
+def _no_constants(name: str) -> Any:
+    raise MalformedJSONError(f"The JSON body has {name}, which is not JSON.")
+
+
+def parse_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
+    """The JSON object a request carries, ``{}`` for an empty body. Requiring ``application/json`` also keeps
+    browsers from sending these calls cross-site without a CORS preflight (login CSRF)."""
+    if not raw.strip():
+        return {}
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaTypeError("Send the request body as JSON with Content-Type: application/json.")
+    try:
+        data = json.loads(raw, object_pairs_hook=_object_without_duplicates, parse_constant=_no_constants)
+    except MalformedJSONError:
+        raise
+    except (ValueError, RecursionError):
+        raise MalformedJSONError("The request body is not valid UTF-8 JSON.") from None
+    if not isinstance(data, dict):
+        raise MalformedJSONError("The request body must be a JSON object.")
+    return data
+
+
+def _fields(body: Mapping[str, Any], required: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
+    expected = ", ".join((*required, *optional))
+    unknown = sorted(name for name in body if name not in required and name not in optional)
+    if unknown:
+        names = ", ".join(repr(name[:_MAX_FIELD_NAME]) for name in unknown)
+        raise InvalidParameterError(f"Unknown field(s) {names}; this operation takes: {expected}.")
+    missing = [name for name in required if name not in body]
+    if missing:
+        raise MissingParameterError(f"Missing required field(s): {', '.join(missing)}.")
+
+
+def _text(body: Mapping[str, Any], name: str, *, max_chars: int) -> str:
+    value = body[name]
+    if not isinstance(value, str) or not 0 < len(value) <= max_chars:
+        raise InvalidParameterError(f"{name} must be a non-empty string of at most {max_chars} characters.")
+    return value
+
+
+def _duration(body: Mapping[str, Any], name: str, *, maximum: int, why: str = "") -> int:
+    value = body.get(name, min(_DEFAULT_DURATION, maximum))
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParameterError(f"{name} must be a whole number of seconds.")
+    if not _MIN_DURATION <= value <= maximum:
+        raise InvalidParameterError(f"{name} must be from {_MIN_DURATION} to {maximum} seconds{why}.")
+    return value
+
+
+def _role_arn(body: Mapping[str, Any], name: str = "RoleArn") -> str:
+    arn = _text(body, name, max_chars=_MAX_ARN_CHARS)
+    if not arn.startswith("arn:") or ":role/" not in arn:
+        raise InvalidParameterError(f"{name} must be a role ARN (arn:<partition>:iam::<account>:role/<name>).")
+    return arn
+
+
+def _session_policy(body: Mapping[str, Any]) -> str | None:
+    """The session policy as compact JSON text, validated as a session policy (no Principal, known elements)."""
+    if "Policy" not in body:
+        return None
+    raw = body["Policy"]
+    if isinstance(raw, dict):
+        raw = json.dumps(raw, separators=(",", ":"))
+    if not isinstance(raw, str) or not raw:
+        raise InvalidParameterError("Policy must be a policy document: a JSON object, or a string holding one.")
+    if len(raw) > _MAX_POLICY_CHARS:
+        raise InvalidParameterError(f"Policy must be at most {_MAX_POLICY_CHARS} characters.")
+    try:
+        parse_policy(raw, kind=PolicyKind.SESSION, policy_id="session-policy")
+    except PolicyValidationError as exc:
+        # The issues name locations and rules of the caller's own document, never anything of ours.
+        raise MalformedPolicyDocumentError(f"The session policy is invalid: {exc}") from None
+    return raw
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _credentials(credential: TemporaryCredential) -> dict[str, str]:
+    return {
+        "AccessKeyId": credential.access_key_id,
+        "SecretAccessKey": credential.secret_access_key,
+        "SessionToken": credential.session_token,
+        "Expiration": _iso(credential.expires_at),
+    }
+
+
+def _account_of(arn: str) -> str | None:
+    parts = arn.split(":", 5)
+    return parts[4] if len(parts) == 6 and parts[4] else None
+
+
+# Operations ------------------------------------------------------------------------------------------------------
+def login(call: Call) -> Answer:
+    """``{username, password, code}`` -> a session token, as JSON and as a hardened cookie."""
+    _fields(call.body, ("username", "password", "code"))
+    username, password, code = (call.body[name] for name in ("username", "password", "code"))
+    if not (isinstance(username, str) and isinstance(password, str) and isinstance(code, str)):
+        raise InvalidParameterError("username, password and code must be strings.")
+    iam = call.iam
+    issued = iam.login(username, password, code, now=call.now, source_ip=call.source_ip)
+    try:
+        principal = iam.from_token(issued.token, now=call.now)
+        call.self_service(principal, "sts:Login")
+    except Exception:
+        iam.sessions.revoke(issued.session_id)  # a refused login leaves no live session behind
+        raise
+    logger.info("sts login: session %s for %s (request %s)", issued.session_id, principal.arn, call.request_id)
+    return Answer({"token": issued.token, "expires_at": issued.expires_at, "token_type": "Bearer"},
+                  {"Set-Cookie": iam.sessions.cookie_header(issued)})
+
+
+def _session_token(call: Call) -> str | None:
+    """The session token the request authenticated with: the bearer token, else the cookie (IAM's precedence)."""
+    authorization = call.request.header_values("authorization")
+    if authorization:
+        return authorization[0].strip().partition(" ")[2].strip()
+    return call.iam.sessions.token_from_cookie(call.request)
+
+
+def logout(call: Call) -> Answer:
+    """End the caller's session (``{"everywhere": true}``: every session of the user) and clear the cookie."""
+    principal = call.principal()
+    _fields(call.body, (), ("everywhere",))
+    everywhere = call.body.get("everywhere", False)
+    if not isinstance(everywhere, bool):
+        raise InvalidParameterError("everywhere must be true or false.")
+    token = _session_token(call)
+    if principal.credential_kind is not CredentialKind.SESSION or token is None:
+        raise NotASessionError("Logout ends a login session; this request was not made with a session token. "
+                               "Temporary access keys are ended with /revoke.")
+    sessions = call.iam.sessions
+    if everywhere:
+        sessions.revoke_all(principal.arn, now=call.now)
+    else:
+        sessions.revoke(sessions.verify(token, now=call.now).session_id)
+    logger.info("sts logout: %s%s (request %s)", principal.arn, " everywhere" if everywhere else "", call.request_id)
+    return Answer({"logged_out": True, "everywhere": everywhere}, {"Set-Cookie": sessions.clear_cookie_header()})
+
+
+def get_session_token(call: Call) -> Answer:
+    """``{code, duration?}`` from a long-term access key -> temporary credentials carrying MFA."""
+    principal = call.principal()
+    _fields(call.body, ("code",), ("duration",))
+    if principal.credential_kind is not CredentialKind.ACCESS_KEY:
+        raise CredentialKindError("GetSessionToken must be called with a long-term access key (a SigV4-signed "
+                                  "request); sessions and temporary credentials cannot call it.")
+    code = _text(call.body, "code", max_chars=8)
+    iam = call.iam
+    duration = _duration(call.body, "duration", maximum=iam.settings.sts_max_duration)
+    user = iam.snapshot.user_by_arn(principal.arn)
+    if user is None or not user.active:
+        raise AuthenticationError("The user of this access key no longer exists or is disabled.",
+                                  code="InvalidClientTokenId", scheme="AWS4-HMAC-SHA256")
+    call.self_service(principal, "sts:GetSessionToken")
+    if user.totp is None:
+        raise NoMFADeviceError(f"User {user.arn} has no TOTP device; enroll one before calling GetSessionToken.")
+    # The access key alone must not allow guessing codes: the login throttle counts these failures too.
+    throttle_key = user.name.casefold()
+    iam.throttle.check(throttle_key, now=call.now, source_ip=call.source_ip)
+    try:
+        iam.totp.verify(user.arn, user.totp, code, now=call.now)
+    except OTPError:
+        iam.throttle.record_failure(throttle_key, now=call.now, source_ip=call.source_ip)
+        raise
+    iam.throttle.record_success(throttle_key)
+    credential = iam.temporary.issue(kind="user", arn=user.arn, session_name=user.name, now=call.now,
+                                     duration=duration, mfa_time=call.now, source=principal.arn)
+    logger.info("sts GetSessionToken: %s for %s (request %s)", credential.access_key_id, user.arn, call.request_id)
+    return Answer({"Credentials": _credentials(credential)})
+
+
+def assume_role(call: Call) -> Answer:
+    """``{RoleArn, RoleSessionName, DurationSeconds?, Policy?}`` -> temporary credentials of a role session."""
+    principal = call.principal()
+    _fields(call.body, ("RoleArn", "RoleSessionName"), ("DurationSeconds", "Policy"))
+    role_arn = _role_arn(call.body)
+    session_name = _text(call.body, "RoleSessionName", max_chars=64)
+    if not _SESSION_NAME.fullmatch(session_name):
+        raise InvalidParameterError("RoleSessionName must be 2 to 64 letters, digits or any of _+=,.@-")
+    policy = _session_policy(call.body)
+    iam = call.iam
+    role = iam.snapshot.role(role_arn)
+    # One answer whether the role is missing or not assumable by this caller (as AWS does).
+    refused = f"User: {principal.arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+    if role is None:
+        logger.info("sts AssumeRole refused for %s (request %s): no role %s", principal.arn, call.request_id, role_arn)
+        raise AccessDeniedError(refused)
+    decision = call.authorize(principal, "sts:AssumeRole", role.arn, resource_policy=role.trust_policy,
+                              resource_account=role.account, context={"sts:RoleSessionName": session_name})
+    # A trust policy is not an optional grant: it must allow the caller even when its own policies would.
+    if not decision.allowed or decision.layer("resource") is not True:
+        logger.info("sts AssumeRole refused for %s (request %s): %s%s", principal.arn, call.request_id,
+                    decision.message, "" if decision.layer("resource") else " (the trust policy does not allow it)")
+        raise AccessDeniedError(refused, decision=decision)
+    maximum = min(role.max_session_duration, iam.settings.sts_max_duration)
+    why = f" (the role's maximum session duration is {role.max_session_duration} seconds)"
+    if principal.type is PrincipalType.ASSUMED_ROLE:
+        maximum = min(maximum, _CHAINED_MAX)
+        why = " (role chaining: a role session may assume a role for at most one hour)"
+    duration = _duration(call.body, "DurationSeconds", maximum=maximum, why=why)
+    credential = iam.temporary.issue(
+        kind="role", arn=role.arn, session_name=session_name, now=call.now, duration=duration,
+        mfa_time=principal.mfa_time if principal.mfa_present else None, session_policy=policy, source=principal.arn,
+    )
+    session = iam.principal_for_temporary(credential)
+    logger.info("sts AssumeRole: %s as %s for %s (request %s)", credential.access_key_id, session.arn, principal.arn,
+                call.request_id)
+    return Answer({"Credentials": _credentials(credential),
+                   "AssumedRoleUser": {"Arn": session.arn, "AssumedRoleId": session.id}})
+
+
+def assume_role_with_web_identity(call: Call) -> Answer:
+    """``{WebIdentityToken, RoleArn?, DurationSeconds?}`` -> role credentials; the outside token is the credential."""
+    _fields(call.body, ("WebIdentityToken",), ("RoleArn", "DurationSeconds"))
+    token = _text(call.body, "WebIdentityToken", max_chars=_MAX_TOKEN_CHARS)
+    role_arn = _role_arn(call.body) if "RoleArn" in call.body else None
+    iam = call.iam
+    if iam.web_identity is None:
+        raise InvalidTokenError("No outside identity provider is configured, so no web identity token is accepted.",
+                                code="InvalidIdentityToken")
+    verified = iam.web_identity.verify(token, now=call.now)
+    provider = next(p for p in iam.settings.web_identity if p.issuer.issuer == verified.issuer)
+    wanted = role_arn or provider.role
+    role = iam.snapshot.role(wanted)
+    refused = ("Not authorized to perform sts:AssumeRoleWithWebIdentity on resource: "
+               f"{role.arn if role is not None else wanted}")
+    if role is None:
+        logger.info("sts AssumeRoleWithWebIdentity refused (request %s): no role %s", call.request_id, wanted)
+        raise AccessDeniedError(refused)
+    session, decision = iam.assume_role_with_web_identity(provider, verified, now=call.now, role=role.arn)
+    if session is None or session.session_name is None:
+        logger.info("sts AssumeRoleWithWebIdentity refused (request %s): %s", call.request_id, decision.message)
+        raise AccessDeniedError(refused, decision=decision)
+    duration = _duration(call.body, "DurationSeconds", maximum=min(role.max_session_duration,
+                                                                    iam.settings.sts_max_duration),
+                         why=f" (the role's maximum session duration is {role.max_session_duration} seconds)")
+    credential = iam.temporary.issue(kind="role", arn=role.arn, session_name=session.session_name, now=call.now,
+                                     duration=duration, tags=provider.session_tags(verified.claims),
+                                     source=provider.name)
+    logger.info("sts AssumeRoleWithWebIdentity: %s as %s for a token of %s (request %s)", credential.access_key_id,
+                session.arn, provider.name, call.request_id)
+    return Answer({"Credentials": _credentials(credential),
+                   "AssumedRoleUser": {"Arn": session.arn, "AssumedRoleId": session.id},
+                   "Provider": provider.name, "SubjectFromWebIdentityToken": verified.subject})
+
+
+def revoke(call: Call) -> Answer:
+    """``{AccessKeyId}`` -> the temporary credentials stop working everywhere at once."""
+    principal = call.principal()
+    _fields(call.body, ("AccessKeyId",))
+    key_id = _text(call.body, "AccessKeyId", max_chars=32)
+    if not _TEMPORARY_KEY_ID.fullmatch(key_id):
+        raise InvalidParameterError("AccessKeyId must be a temporary access key id issued by this service (ASIA...).")
+    # One answer whether the key is unknown, expired or not revocable by this caller: no probing for live keys.
+    refused = (f"User: {principal.arn} is not authorized to perform: sts:RevokeCredentials on access key {key_id}, "
+               "or the credentials have already expired or been revoked")
+    temporary = call.iam.temporary.lookup(key_id)
+    if temporary is None:
+        raise AccessDeniedError(refused)
+    if principal.access_key_id != key_id:
+        decision = call.authorize(principal, "sts:RevokeCredentials", temporary.arn,
+                                  resource_account=_account_of(temporary.arn))
+        if not decision.allowed:
+            logger.info("sts revoke refused for %s (request %s): %s", principal.arn, call.request_id,
+                        decision.message)
+            raise AccessDeniedError(refused, decision=decision)
+    call.iam.temporary.revoke(key_id)
+    logger.info("sts revoke: %s (of %s) by %s (request %s)", key_id, temporary.arn, principal.arn, call.request_id)
+    return Answer({"AccessKeyId": key_id, "Revoked": True})
+
+
+#: Path (below the mount point) -> operation.
+OPERATIONS: Mapping[str, Callable[[Call], Answer]] = {
+    "/login": login,
+    "/logout": logout,
+    "/GetSessionToken": get_session_token,
+    "/AssumeRole": assume_role,
+    "/AssumeRoleWithWebIdentity": assume_role_with_web_identity,
+    "/revoke": revoke,
+}
