@@ -89,6 +89,9 @@ class IAM:
         self._providers = {p.issuer.issuer: p for p in s.web_identity}
         self.web_identity = JWTVerifier([p.issuer for p in s.web_identity]) if s.web_identity else None
         self._session_policies: OrderedDict[str, Policy] = OrderedDict()
+        # One PolicySet per resource policy object: the decision cache keys on the set's identity, so a fresh set
+        # per call would never hit and would flush the useful entries.
+        self._resource_sets: dict[int, tuple[Policy, PolicySet]] = {}
 
     def __repr__(self) -> str:
         return f"IAM(snapshot={self._snapshot!r}, settings={self.settings!r})"
@@ -253,12 +256,11 @@ class IAM:
                 context[f"{provider.name}:{claim}"] = list(value) if isinstance(value, (list, tuple)) else value
         caller = Caller.from_arn(f"federated:{provider.name}", extra={f"Federated:{provider.name}": "web"})
         decision = evaluate(caller, "sts:AssumeRoleWithWebIdentity", target.arn, context,
-                            resource_policy=PolicySet([target.trust_policy]))
+                            resource_policy=self._resource_set(target.trust_policy))
         if not decision.allowed:
             return None, decision
         session_name = str(claims.get(provider.session_name_claim, verified.subject or "web"))[:64]
-        tags = {tag: str(claims[claim]) for tag, claim in provider.tag_claims.items() if isinstance(claims.get(claim),
-                                                                                                    (str, int))}
+        tags = provider.session_tags(claims)
         expires = verified.expires_at if duration is None else min(verified.expires_at, now + duration)
         principal = snapshot.role_principal(
             target, _safe_session_name(session_name), CredentialKind.WEB_IDENTITY, auth_time=verified.issued_at or now,
@@ -313,8 +315,8 @@ class IAM:
         try:
             session_policy = self._session_policy(principal.session_policy) if principal.session_policy else None
             authorizer = self._snapshot.authorizer(principal, session_policy)
-            return authorizer.authorize(action, resource, full,
-                                        resource_policy=PolicySet.of(resource_policy) if resource_policy else None,
+            resource_set = self._resource_set(resource_policy) if resource_policy is not None else None
+            return authorizer.authorize(action, resource, full, resource_policy=resource_set,
                                         resource_account=resource_account)
         except Exception as exc:  # noqa: BLE001 - fail closed
             logger.exception("authorization failed closed for %s", principal.arn)
@@ -331,6 +333,16 @@ class IAM:
         stepped["aws:multifactorauthage"] = "0"
         session_policy = self._session_policy(principal.session_policy) if principal.session_policy else None
         return self._snapshot.authorizer(principal, session_policy).decide(action, resource, stepped).allowed
+
+    def _resource_set(self, policy: Policy) -> PolicySet:
+        found = self._resource_sets.get(id(policy))
+        if found is not None and found[0] is policy:  # the policy is held, so its id cannot have been reused
+            return found[1]
+        if len(self._resource_sets) >= 1024:
+            self._resource_sets.clear()
+        policy_set = PolicySet([policy])
+        self._resource_sets[id(policy)] = (policy, policy_set)
+        return policy_set
 
     def _session_policy(self, text: str) -> Policy:
         policy = self._session_policies.get(text)
