@@ -51,7 +51,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
-def load_json(text: str | bytes) -> Any:
+def load_json(text: str | bytes | bytearray) -> Any:
     """Decode JSON, refusing duplicate member names (a parser differential) and oversized input."""
     if len(text) > MAX_DOCUMENT_BYTES:
         raise PolicyValidationError([PolicyIssue("", f"Policy document is larger than {MAX_DOCUMENT_BYTES} bytes")])
@@ -77,7 +77,7 @@ def _depth(value: Any, limit: int) -> bool:
 
 
 def parse_policy(
-    document: str | bytes | Mapping[str, Any],
+    document: str | bytes | bytearray | Mapping[str, Any],
     *,
     kind: PolicyKind | str = PolicyKind.IDENTITY,
     policy_id: str | None = None,

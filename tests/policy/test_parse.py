@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -286,7 +287,9 @@ def test_every_error_is_reported_at_once() -> None:
 def test_text_bytes_and_mappings_give_the_same_policy() -> None:
     document = doc(allow(Sid="Read", resource="arn:aws:s3:::b/*"), deny(action="s3:DeleteObject"))
     text = json.dumps(document)
-    forms = [text, text.encode(), bytearray(text.encode()), document, MappingProxyType(document)]
+    forms: list[str | bytes | bytearray | Mapping[str, Any]] = [
+        text, text.encode(), bytearray(text.encode()), document, MappingProxyType(document)
+    ]
     parsed = [parse_policy(form) for form in forms]
     shapes = {tuple((s.sid, s.effect, s.actions, tuple(r.text for r in s.resources or ())) for s in p.statements)
               for p in parsed}
