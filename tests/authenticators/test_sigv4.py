@@ -186,6 +186,16 @@ def test_s3_style_paths_sign_the_path_unchanged(path: str) -> None:
         verifier().verify(view, now=NOW)
 
 
+def test_s16_dot_and_empty_segments_share_the_normalized_paths_signature() -> None:
+    # As on AWS, the non-S3 signature binds the normalized path. The router sees the raw path, so the shell must
+    # refuse non-canonical raw paths before routing (SECURITY.md S16); this pins what the verifier leaves to it.
+    view = signed_view("GET", URL + "/a/b")
+    for raw in (b"/a/./b", b"/a//b", b"/x/../a/b"):
+        verifier().verify(dataclasses.replace(view, raw_path=raw), now=NOW)
+    with pytest.raises(SignatureDoesNotMatchError):
+        verifier(s3_style_paths=True).verify(dataclasses.replace(view, raw_path=b"/a/./b"), now=NOW)
+
+
 def test_a_signature_for_one_path_does_not_verify_another_that_decodes_differently() -> None:
     view = signed_view("GET", URL + "/files/a%20b")
     for other in (b"/files/a%2520b", b"/files/a+b", b"/files/a%20b/"):

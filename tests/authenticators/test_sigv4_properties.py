@@ -12,7 +12,7 @@ from botocore.utils import normalize_url_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iam_middleware._exceptions import SignatureError
+from iam_middleware._exceptions import IAMError, SignatureError
 from iam_middleware._request import RequestView
 from iam_middleware.authenticators._sigv4_canonical import aws_query, normalized_path, split_query
 
@@ -185,3 +185,42 @@ def test_aws_query_form_equals_decoding_then_botocore_params_encoding(query: str
         )
     )
     assert aws_query(split_query(query.encode())) == expected.encode()
+
+
+AUTH_PREFIXES = st.sampled_from(["", "AWS4-HMAC-SHA256 ", "AWS4-HMAC-SHA256 Credential=", "AWS4-X "])
+GARBAGE = st.text(st.characters(codec="latin-1"), max_size=80)
+QUERY_NAMES = st.sampled_from(
+    [b"X-Amz-Algorithm", b"X-Amz-Credential", b"X-Amz-Date", b"X-Amz-Expires", b"X-Amz-SignedHeaders"]
+    + [b"X-Amz-Signature", b"X-Amz-Security-Token", b"x", b""]
+)
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    prefix=AUTH_PREFIXES,
+    authorization=GARBAGE,
+    query=st.lists(st.tuples(QUERY_NAMES, st.binary(max_size=20)), max_size=8),
+    extra=st.lists(st.tuples(st.sampled_from(["x-amz-date", "date", "host", "x-amz-content-sha256"]), GARBAGE)),
+    use_header=st.booleans(),
+    body=st.none() | st.binary(max_size=8),
+)
+def test_malformed_input_gets_a_precise_error_never_a_crash(
+    prefix: str,
+    authorization: str,
+    query: list[tuple[bytes, bytes]],
+    extra: list[tuple[str, str]],
+    use_header: bool,
+    body: bytes | None,
+) -> None:
+    headers = (("authorization", prefix + authorization),) if use_header else ()
+    view = RequestView(
+        method="GET",
+        raw_path=b"/x",
+        query_string=b"&".join(key + b"=" + value for key, value in query),
+        headers=headers + (("host", "example.amazonaws.com"), *extra),
+        body=body,
+    )
+    with pytest.raises(IAMError) as caught:
+        verifier().verify(view, now=NOW)
+    # Every rejection comes from a named check, not from the catch-all that turns a crash into a 401.
+    assert caught.value.code != "SignatureVerificationFailed"
