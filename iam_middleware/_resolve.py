@@ -2,6 +2,7 @@
 
 The walk uses each route's own ``matches`` (the router's own logic, mounts included), so the path that is
 authorized is the path that is dispatched: Starlette decodes ``%61dmin`` to ``admin`` before routing, and so do we.
+Like ``Router.app``, the first full match wins, even a mount whose own routes then match nothing.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Host, Match, Mount, Route, WebSocketRoute
 from starlette.types import Scope
 
+from ._exceptions import ConfigurationError
 from ._routes import Requirement, declared
 
-__all__ = ["Resolved", "resolve", "routes_of"]
+__all__ = ["REQUIREMENT_FINDERS", "Resolved", "all_routes", "requirement_of", "resolve", "routes_of"]
 
 #: Extra ways to find a requirement on a route (the FastAPI adapter registers its dependency walker here).
 REQUIREMENT_FINDERS: list[Callable[[BaseRoute, str], Requirement | None]] = []
@@ -38,11 +40,20 @@ def routes_of(app: Any) -> list[BaseRoute] | None:
     return list(routes) if isinstance(routes, Iterable) else None
 
 
+def _opaque_app(route: BaseRoute) -> Any:
+    """The app a Mount or Host hands requests to when it is not a router we can see into, else None."""
+    if isinstance(route, (Mount, Host)) and routes_of(route.app) is None:
+        return route.app
+    return None
+
+
 def requirement_of(route: BaseRoute, method: str) -> Requirement | None:
-    """The requirement declared for a route: on the endpoint (or its method handler), or by a registered finder.
-    Declared in two places is a configuration error, raised by the finder that sees both."""
+    """The requirement declared for a route: on the endpoint (or its method handler, or the app mounted there),
+    or by a registered finder. Declared in two places is a configuration error."""
     found: list[Requirement] = []
     endpoint = getattr(route, "endpoint", None)
+    if endpoint is None:
+        endpoint = _opaque_app(route)
     if endpoint is not None:
         requirement = declared(endpoint, method)
         if requirement is not None:
@@ -54,10 +65,12 @@ def requirement_of(route: BaseRoute, method: str) -> Requirement | None:
     if not found:
         return None
     if len(found) > 1 and any(r != found[0] for r in found[1:]):
-        from ._exceptions import ConfigurationError
-
         raise ConfigurationError(f"route {getattr(route, 'path', route)!r} declares its permission in two places")
     return found[0]
+
+
+def _method(scope: Scope) -> str:
+    return str(scope.get("method", "GET")) if scope["type"] == "http" else "WEBSOCKET"
 
 
 def resolve(routes: list[BaseRoute], scope: Scope) -> tuple[Resolved | None, bool]:
@@ -70,35 +83,45 @@ def resolve(routes: list[BaseRoute], scope: Scope) -> tuple[Resolved | None, boo
         if match is Match.PARTIAL:
             partial = True
             continue
-        if isinstance(route, Mount):
-            inner = routes_of(route.app)
-            if inner is None:
-                # A mounted ASGI app we cannot see into: its requirement is the mount's own, if declared.
-                return Resolved(route, child.get("path_params", {}), requirement_of(route, scope.get("method", "")),
-                                route.path), False
+        prefix = route.path if isinstance(route, Mount) else ""
+        if isinstance(route, (Mount, Host)) and _opaque_app(route) is None:
             merged = dict(scope)
             merged.update(child)
-            found, inner_partial = resolve(inner, merged)
-            if found is not None:
-                return Resolved(found.route, found.path_params, found.requirement, route.path + found.template), False
-            partial = partial or inner_partial
-            continue
-        if isinstance(route, (Route, WebSocketRoute)):
-            method = scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET"
-            return Resolved(route, child.get("path_params", {}), requirement_of(route, method), route.path), False
-        return Resolved(route, child.get("path_params", {}), requirement_of(route, scope.get("method", "")),
-                        getattr(route, "path", "")), False
+            found, inner_partial = resolve(routes_of(route.app) or [], merged)
+            if found is None:
+                # The router hands the request to this mount all the same; nothing after it is consulted.
+                return None, inner_partial
+            return Resolved(found.route, found.path_params, found.requirement, prefix + found.template), False
+        template = prefix if isinstance(route, (Mount, Host)) else getattr(route, "path", "")
+        return Resolved(route, child.get("path_params", {}), requirement_of(route, _method(scope)), template), False
     return None, partial
+
+
+def methods_of(route: BaseRoute) -> tuple[str, ...]:
+    """The methods a route answers, for the start-up audit: ``WEBSOCKET`` for websocket routes, the handlers of a
+    class-based endpoint, ``*`` for a mounted app or an ASGI endpoint that answers any method."""
+    if isinstance(route, WebSocketRoute):
+        return ("WEBSOCKET",)
+    if isinstance(route, Route):
+        if route.methods:
+            return tuple(sorted(route.methods))
+        endpoint = route.endpoint
+        if isinstance(endpoint, type):
+            verbs = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+            found = [v for v in verbs if hasattr(endpoint, v.lower()) or (v == "HEAD" and hasattr(endpoint, "get"))]
+            return tuple(found) or ("*",)
+    return ("*",)
 
 
 def all_routes(routes: list[BaseRoute], prefix: str = "") -> Iterable[tuple[str, BaseRoute]]:
     """Every leaf route with its full path template (for the start-up audit)."""
     for route in routes:
-        if isinstance(route, Mount):
+        if isinstance(route, (Mount, Host)):
             inner = routes_of(route.app)
+            path = prefix + (route.path if isinstance(route, Mount) else "")
             if inner is None:
-                yield prefix + route.path, route
+                yield path, route
             else:
-                yield from all_routes(inner, prefix + route.path)
+                yield from all_routes(inner, path)
         else:
             yield prefix + getattr(route, "path", ""), route

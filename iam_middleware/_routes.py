@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 from ._exceptions import BadRequestError, ConfigurationError
 
 __all__ = [
     "PUBLIC",
+    "MissingValueError",
     "Permission",
     "Public",
     "Rule",
@@ -26,16 +27,31 @@ __all__ = [
     "declared",
     "permission",
     "public",
+    "render",
     "render_template",
+    "request_values",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ATTRIBUTE = "__iam_permission__"
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
+# Header names have hyphens (``{header.x-tenant}``); path parameter names never do, so allowing them costs nothing.
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 _SOURCES = ("path", "query", "header")
 # Everything outside RFC 3986's unreserved set is percent-encoded in substituted values, so a value can never add a
 # wildcard (* ?), a policy variable ($), an ARN segment (:) or a path level (/) to the resource it is put into.
 _SAFE = "-._~"
+# The request may add context keys of its own, but never the keys IAM itself computes from the credential and the
+# connection (aws:SourceIp, aws:PrincipalArn, aws:MultiFactorAuthPresent, ...): a value taken from the request would
+# let the caller choose them. AWS likewise lets a request carry only its tags in the aws: namespace.
+_REQUEST_AWS_KEYS = re.compile(r"aws:(RequestTag/.+|TagKeys)", re.IGNORECASE)
+
+
+class MissingValueError(ConfigurationError):
+    """A template names a value the request does not have: ``name`` says which (a path parameter, ``query.X``...)."""
+
+    def __init__(self, name: str, template: str) -> None:
+        super().__init__(f"no value for {{{name}}} in {template!r}")
+        self.name = name
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +71,13 @@ class Permission:
             raise ConfigurationError(f"permission action {self.action!r} must be one concrete 'service:Action'")
         if not isinstance(self.resource, str) or not self.resource:
             raise ConfigurationError(f"permission resource for {self.action} must be a non-empty string")
+        for key, value in self.context.items():
+            if not isinstance(key, str) or ":" not in key.strip(":") or not isinstance(value, str):
+                raise ConfigurationError(f"permission context of {self.action}: keys are 'prefix:Name' strings and "
+                                         f"values strings (got {key!r}: {value!r})")
+            if key.lower().startswith("aws:") and not _REQUEST_AWS_KEYS.fullmatch(key):
+                raise ConfigurationError(f"permission context of {self.action}: {key} is computed by IAM and cannot "
+                                         "come from the request (only aws:RequestTag/... and aws:TagKeys can)")
         object.__setattr__(self, "context", MappingProxyType(dict(self.context)))
 
     def placeholders(self) -> set[str]:
@@ -126,12 +149,12 @@ def _encode(value: Any) -> str:
 
 
 def render_template(template: str, values: Mapping[str, Any]) -> str:
-    """Fill ``{name}`` placeholders with percent-encoded values; a missing value is a configuration error."""
+    """Fill ``{name}`` placeholders with percent-encoded values; a missing value raises MissingValueError."""
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in values or values[name] is None:
-            raise ConfigurationError(f"no value for {{{name}}} in {template!r}")
+            raise MissingValueError(name, template)
         return _encode(values[name])
 
     return _PLACEHOLDER.sub(replace, template)
@@ -169,7 +192,9 @@ def render(requirement: Permission, values: Mapping[str, Any]) -> tuple[str, dic
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One line of a rules table: ``method`` (or ``*``) and a path template (``/orders/{order_id}``) to a
-    requirement. ``{name:path}`` matches several segments; other parameters one segment."""
+    requirement. ``{name:path}`` matches several segments; other parameters one segment. A trailing ``/`` is not
+    significant on either side (``/admin/`` is ``/admin``): apps and proxies commonly treat them alike, so a rule for
+    one must also govern the other."""
 
     method: str
     path: str
@@ -179,28 +204,47 @@ class Rule:
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):
             raise ConfigurationError(f"rule path {self.path!r} must start with '/'")
+        if not isinstance(self.requirement, Requirement):
+            raise ConfigurationError(f"rule {self.method} {self.path}: the requirement must be a Permission or PUBLIC")
         object.__setattr__(self, "method", self.method.upper())
         pattern = ""
         pos = 0
+        names: set[str] = set()
         for match in re.finditer(r"\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}", self.path):
+            name = match.group(1)
+            if name in names:
+                raise ConfigurationError(f"rule path {self.path!r} names {{{name}}} twice")
+            names.add(name)
             pattern += re.escape(self.path[pos:match.start()])
-            pattern += f"(?P<{match.group(1)}>.+)" if match.group(2) else f"(?P<{match.group(1)}>[^/]+)"
+            pattern += f"(?P<{name}>.+)" if match.group(2) else f"(?P<{name}>[^/]+)"
             pos = match.end()
         pattern += re.escape(self.path[pos:])
-        object.__setattr__(self, "_regex", re.compile(pattern))
+        object.__setattr__(self, "_regex", re.compile(_without_trailing_slash(pattern)))
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
+        """The path parameters if this rule governs ``method`` on the canonical ``path``, else None."""
         if self.method not in ("*", method) and not (self.method == "GET" and method == "HEAD"):
             return None
-        found = self._regex.fullmatch(path)
+        found = self._regex.fullmatch(_without_trailing_slash(path))
         return found.groupdict() if found else None
 
 
+def _without_trailing_slash(path: str) -> str:
+    return path[:-1] if len(path) > 1 and path.endswith("/") else path
+
+
 class RuleTable:
-    """Rules checked in order; the first whose method and path match decides. Built from ``[[routes]]`` tables."""
+    """Rules checked in order; the first whose method and path match decides. Built from ``[[routes]]`` tables.
+
+    The same method and path twice is a configuration error: only the first would ever be used."""
 
     def __init__(self, rules: Iterable[Rule] = ()) -> None:
         self.rules = tuple(rules)
+        seen: set[tuple[str, str]] = set()
+        for rule in self.rules:
+            if (rule.method, rule.path) in seen:
+                raise ConfigurationError(f"{rule.method} {rule.path} is in the rules table twice; declare it once")
+            seen.add((rule.method, rule.path))
 
     def __bool__(self) -> bool:
         return bool(self.rules)
@@ -210,6 +254,10 @@ class RuleTable:
         rules = []
         for i, entry in enumerate(entries):
             where = f"routes[{i}]"
+            if not isinstance(entry, Mapping):
+                raise ConfigurationError(f"{where}: must be a table")
+            if entry.get("public") and "action" in entry:
+                raise ConfigurationError(f"{where}: a route is either public or has an action, not both")
             try:
                 method = str(entry.get("method", "*"))
                 path = str(entry["path"])
@@ -226,10 +274,18 @@ class RuleTable:
         return cls(rules)
 
     def lookup(self, method: str, path: str) -> tuple[Rule, dict[str, str]] | None:
+        """The first rule matching a request's method and canonical path, with its path parameters."""
         for rule in self.rules:
             params = rule.match(method, path)
             if params is not None:
                 return rule, params
+        return None
+
+    def for_template(self, method: str, template: str) -> Rule | None:
+        """The rule declared for a router's route template (``/orders/{order_id}``), compared as text."""
+        for rule in self.rules:
+            if rule.path == template and (rule.method in ("*", method) or (rule.method == "GET" and method == "HEAD")):
+                return rule
         return None
 
 
@@ -240,20 +296,19 @@ def canonical_path(raw_path: bytes) -> str:
     """The decoded path of a request, or BadRequestError if the raw path is ambiguous: an encoded ``/``, ``\\``,
     NUL, ``%`` or ``.``, dot segments, empty segments (``//``), control characters or invalid UTF-8. Used where no
     framework router decides (rules tables), so the path matched is the path any router would see."""
-    from urllib.parse import unquote_to_bytes
-
     if not raw_path.startswith(b"/"):
         raise BadRequestError("The request path must start with '/'.", code="InvalidPath")
-    text = raw_path.decode("latin-1")
-    if _AMBIGUOUS.search(text):
+    if _AMBIGUOUS.search(raw_path.decode("latin-1")):
         raise BadRequestError("The request path has an ambiguous encoding (%2F, %5C, %00, %25 or %2E).",
                               code="InvalidPath")
     try:
-        decoded = unquote_to_bytes(text).decode("utf-8")
+        # Decoded from the bytes: a raw byte that is not UTF-8 must fail here, not be re-read as Latin-1.
+        decoded = unquote_to_bytes(raw_path).decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequestError("The request path is not valid UTF-8.", code="InvalidPath") from None
+    # "..;x" counts as a dot segment too: servlet containers drop the ";x" and then resolve the "..".
     segments = decoded.split("/")[1:]
-    if any(seg in (".", "..") for seg in segments) or "//" in decoded:
+    if any(seg.split(";", 1)[0] in (".", "..") for seg in segments) or "//" in decoded:
         raise BadRequestError("The request path has dot segments or empty segments.", code="InvalidPath")
     if any(ord(ch) < 0x20 or ch in "\x7f\\" for ch in decoded):
         raise BadRequestError("The request path has control characters or a backslash.", code="InvalidPath")
