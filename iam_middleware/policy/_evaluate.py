@@ -45,7 +45,10 @@ class Caller:
         """Derive the caller's kind, account and Principal-element forms from an IAM- or STS-style ARN."""
         parts = arn.split(":", 5)
         if len(parts) != 6 or parts[0] != "arn":
-            return cls(arn, "", CallerKind.OTHER, MappingProxyType({arn: "session", **(extra or {})}))
+            forms = {arn: "session"}
+            if "." in arn and ":" not in arn:  # a service principal (``ec2.amazonaws.com``) is named as Service
+                forms[f"Service:{arn}"] = "service"
+            return cls(arn, "", CallerKind.OTHER, MappingProxyType({**forms, **(extra or {})}))
         _, partition, service, _, account, resource = parts
         ids: dict[str, str] = {}
         root = f"arn:{partition}:iam::{account}:root"

@@ -223,6 +223,13 @@ def test_resource_grant_to_everyone() -> None:
     assert decide(principal=USER, resource_policy=grant({"AWS": "*"})).allowed
 
 
+def test_resource_grant_to_a_service_principal() -> None:
+    policy = grant({"Service": "sns.amazonaws.com"}, action="sqs:SendMessage")
+    assert decide(principal="sns.amazonaws.com", action="sqs:SendMessage", resource_policy=policy).allowed
+    assert not decide(principal="sqs.amazonaws.com", action="sqs:SendMessage", resource_policy=policy).allowed
+    assert not decide(principal=USER, action="sqs:SendMessage", resource_policy=policy).allowed
+
+
 def test_resource_grant_to_someone_else_does_not_apply() -> None:
     other = f"arn:aws:iam::{ACCOUNT}:user/bob"
     decision = decide(principal=USER, resource_policy=grant({"AWS": other}))
@@ -376,6 +383,8 @@ def test_action_case_is_ignored_and_kept_in_the_decision() -> None:
         (FEDERATED, CallerKind.FEDERATED_USER, {FEDERATED: "federated", ROOT: "account", ACCOUNT: "account"}),
         (ROOT, CallerKind.ROOT, {ROOT: "account", ACCOUNT: "account"}),
         ("alice", CallerKind.OTHER, {"alice": "session"}),
+        ("ec2.amazonaws.com", CallerKind.OTHER,
+         {"ec2.amazonaws.com": "session", "Service:ec2.amazonaws.com": "service"}),
     ],
 )
 def test_caller_forms(arn: str, kind: CallerKind, forms: dict[str, str]) -> None:
