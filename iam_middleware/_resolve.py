@@ -17,10 +17,22 @@ from starlette.types import Scope
 from ._exceptions import ConfigurationError
 from ._routes import Requirement, declared
 
-__all__ = ["REQUIREMENT_FINDERS", "Resolved", "all_routes", "requirement_of", "resolve", "routes_of"]
+__all__ = [
+    "REQUIREMENT_FINDERS",
+    "ROUTE_CHILDREN",
+    "Resolved",
+    "all_routes",
+    "requirement_of",
+    "resolve",
+    "routes_of",
+]
 
 #: Extra ways to find a requirement on a route (the FastAPI adapter registers its dependency walker here).
 REQUIREMENT_FINDERS: list[Callable[[BaseRoute, str], Requirement | None]] = []
+
+#: Ways to see into routes that hold routes without being a Mount (FastAPI's included routers, registered by the
+#: FastAPI adapter): each gives a route's children, whose templates are full paths, or None.
+ROUTE_CHILDREN: list[Callable[[BaseRoute], list[BaseRoute] | None]] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +50,14 @@ def routes_of(app: Any) -> list[BaseRoute] | None:
     router = getattr(app, "router", None)
     routes = getattr(router, "routes", None) if router is not None else getattr(app, "routes", None)
     return list(routes) if isinstance(routes, Iterable) else None
+
+
+def _children(route: BaseRoute) -> list[BaseRoute] | None:
+    for finder in ROUTE_CHILDREN:
+        children = finder(route)
+        if children is not None:
+            return children
+    return None
 
 
 def _opaque_app(route: BaseRoute) -> Any:
@@ -83,6 +103,10 @@ def resolve(routes: list[BaseRoute], scope: Scope) -> tuple[Resolved | None, boo
         if match is Match.PARTIAL:
             partial = True
             continue
+        children = _children(route)
+        if children is not None:
+            found, inner_partial = resolve(children, scope)
+            return (found, False) if found is not None else (None, inner_partial)
         prefix = route.path if isinstance(route, Mount) else ""
         if isinstance(route, (Mount, Host)) and _opaque_app(route) is None:
             merged = dict(scope)
@@ -110,13 +134,17 @@ def methods_of(route: BaseRoute) -> tuple[str, ...]:
             verbs = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
             found = [v for v in verbs if hasattr(endpoint, v.lower()) or (v == "HEAD" and hasattr(endpoint, "get"))]
             return tuple(found) or ("*",)
-    return ("*",)
+    methods = getattr(route, "methods", None)
+    return tuple(sorted(methods)) if methods else ("*",)
 
 
 def all_routes(routes: list[BaseRoute], prefix: str = "") -> Iterable[tuple[str, BaseRoute]]:
     """Every leaf route with its full path template (for the start-up audit)."""
     for route in routes:
-        if isinstance(route, (Mount, Host)):
+        children = _children(route)
+        if children is not None:
+            yield from all_routes(children, prefix)
+        elif isinstance(route, (Mount, Host)):
             inner = routes_of(route.app)
             path = prefix + (route.path if isinstance(route, Mount) else "")
             if inner is None:
