@@ -170,7 +170,8 @@ class IAMMiddleware:
     ``cors_preflight`` lets real CORS preflights (OPTIONS + Origin + Access-Control-Request-Method) through to the
     app's CORS handling, except where a route itself handles OPTIONS. ``explain`` adds a denied request's
     explanation to the 403 body when the request carries ``X-IAM-Explain: 1`` (off by default: it tells a caller
-    which statements were consulted). Method-override headers are removed before the app sees the request.
+    which statements were consulted). Method-override headers are removed before the app sees the request, and a
+    request whose raw path is ambiguous (see ``canonical_path``) is refused with 400 before anything else.
     """
 
     def __init__(
@@ -336,6 +337,9 @@ class IAMMiddleware:
         return body
 
     def _target(self, scope: Scope, view: RequestView) -> _Target:
+        # An ambiguous path is refused whoever routes it: the app, a proxy or a backend behind a public route may
+        # read it differently than the router we consult (SECURITY.md section 4b).
+        path = _route_path(canonical_path(view.raw_path), scope.get("root_path", ""))
         method = view.method if scope["type"] == "http" else "WEBSOCKET"
         routes = routes_of(self._routes_from)
         if routes is not None:
@@ -343,7 +347,6 @@ class IAMMiddleware:
             if resolved is None:
                 return _Target(None, {}, "", False)
             return self._with_rules(resolved, method)
-        path = _route_path(canonical_path(view.raw_path), scope.get("root_path", ""))
         ruled = self.rules.lookup(method, path)
         if ruled is None:
             return _Target(None, {}, "", False)

@@ -289,27 +289,29 @@ class RuleTable:
         return None
 
 
-_AMBIGUOUS = re.compile(r"%(2[fF]|5[cC]|00|25|2[eE])")
+_AMBIGUOUS = re.compile(r"%(2[fF]|5[cC]|00|25|2[eE]|3[bB])")
 
 
 def canonical_path(raw_path: bytes) -> str:
     """The decoded path of a request, or BadRequestError if the raw path is ambiguous: an encoded ``/``, ``\\``,
-    NUL, ``%`` or ``.``, dot segments, empty segments (``//``), control characters or invalid UTF-8. Used where no
-    framework router decides (rules tables), so the path matched is the path any router would see."""
+    NUL, ``%``, ``.`` or ``;``, dot segments, empty segments (``//``), segment parameters (``;``: servlet containers
+    drop them, so ``/admin;x`` is ``/admin`` there), control characters or invalid UTF-8. What is accepted reads the
+    same to any router, proxy or backend, so the path matched is the path dispatched."""
     if not raw_path.startswith(b"/"):
         raise BadRequestError("The request path must start with '/'.", code="InvalidPath")
     if _AMBIGUOUS.search(raw_path.decode("latin-1")):
-        raise BadRequestError("The request path has an ambiguous encoding (%2F, %5C, %00, %25 or %2E).",
+        raise BadRequestError("The request path has an ambiguous encoding (%2F, %5C, %00, %25, %2E or %3B).",
                               code="InvalidPath")
     try:
         # Decoded from the bytes: a raw byte that is not UTF-8 must fail here, not be re-read as Latin-1.
         decoded = unquote_to_bytes(raw_path).decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequestError("The request path is not valid UTF-8.", code="InvalidPath") from None
-    # "..;x" counts as a dot segment too: servlet containers drop the ";x" and then resolve the "..".
     segments = decoded.split("/")[1:]
-    if any(seg.split(";", 1)[0] in (".", "..") for seg in segments) or "//" in decoded:
+    if any(seg in (".", "..") for seg in segments) or "//" in decoded:
         raise BadRequestError("The request path has dot segments or empty segments.", code="InvalidPath")
+    if ";" in decoded:
+        raise BadRequestError("The request path has segment parameters (';').", code="InvalidPath")
     if any(ord(ch) < 0x20 or ch in "\x7f\\" for ch in decoded):
         raise BadRequestError("The request path has control characters or a backslash.", code="InvalidPath")
     return decoded

@@ -304,7 +304,6 @@ def test_rule_table_config_errors_say_where(entries: Any, message: str) -> None:
         (b"/%61dmin", "/admin"),
         (b"/caf%C3%A9", "/café"),
         (b"/a%20b", "/a b"),
-        (b"/admin;x=1", "/admin;x=1"),
         (b"/admin%3Fx", "/admin?x"),
         (b"/a/.hidden/..x", "/a/.hidden/..x"),
         (b"/admin/", "/admin/"),
@@ -319,7 +318,7 @@ def test_canonical_paths_are_decoded_once(raw: bytes, path: str) -> None:
     [
         b"/admin%2F", b"/a%2fb", b"/a%5Cb", b"/a%5cb", b"/a%252Fb", b"/%2561dmin", b"/a%00", b"/%2e%2e/admin",
         b"/a/%2E/b", b"/./admin", b"/public/../admin", b"/public/..;/admin", b"/a/.;x/b", b"/..", b"//admin",
-        b"/admin//", b"/a\\b", b"/a%09b", b"/a%7F", b"/a\x00b", b"/%C0%AF", b"/%FF", b"/\xff", b"/caf\xe9",
+        b"/admin//", b"/admin;x=1", b"/admin%3Bx", b"/admin%3b", b"/a\\b", b"/a%09b", b"/a%7F", b"/a\x00b", b"/%C0%AF", b"/%FF", b"/\xff", b"/caf\xe9",
         b"admin", b"",
     ],
 )
@@ -338,9 +337,9 @@ _SEGMENT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_charact
 def test_a_canonical_path_round_trips_and_anything_accepted_is_unambiguous(segments: list[str]) -> None:
     decoded = "/" + "/".join(segments)
     # A literal "%" travels as %25, which is refused like every encoded escape character.
-    clean = all(s.split(";", 1)[0] not in (".", "..") for s in segments) and not any(
-        ord(ch) < 0x20 or ch in "\x7f\\%" for ch in decoded)
-    encoded = quote(decoded, safe="/;=").encode("ascii")
+    clean = all(s not in (".", "..") for s in segments) and not any(
+        ord(ch) < 0x20 or ch in "\x7f\\%;" for ch in decoded)
+    encoded = quote(decoded, safe="/=").encode("ascii")
     if clean:
         assert canonical_path(encoded) == decoded
     else:
@@ -356,5 +355,5 @@ def test_whatever_canonical_path_accepts_has_no_ambiguity_left(tail: bytes) -> N
     except BadRequestError:
         return
     segments = path.split("/")[1:]
-    assert "//" not in path and not any(s.split(";", 1)[0] in (".", "..") for s in segments)
-    assert not any(ord(ch) < 0x20 or ch in "\x7f\\" for ch in path)
+    assert "//" not in path and not any(s in (".", "..") for s in segments)
+    assert not any(ord(ch) < 0x20 or ch in "\x7f\\;" for ch in path)
