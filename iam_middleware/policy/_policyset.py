@@ -3,70 +3,105 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import ClassVar, Generic, TypeVar
 
 from ._decision import MatchedStatement
+from ._match import Matcher, compile_action
 from ._model import Policy, Statement
 from ._variables import Variable
 
 __all__ = ["PolicySet"]
 
 Entry = tuple[int, Policy, Statement]  # (order, policy, statement): order keeps explanations deterministic
+T = TypeVar("T")
+
+
+class _ActionIndex(Generic[T]):
+    """Lower-cased action patterns mapped to values, searched without testing every pattern.
+
+    Exact names are one dict lookup; trailing-``*`` prefixes are grouped by service (the text before ``:``), so an
+    action is tested only against its own service's prefixes; the rare other wildcards are matched one by one.
+    """
+
+    __slots__ = ("_exact", "_by_service", "_global", "_other")
+
+    def __init__(self) -> None:
+        self._exact: dict[str, list[T]] = {}
+        self._by_service: dict[str, list[tuple[str, T]]] = {}
+        self._global: list[tuple[str, T]] = []  # prefixes without a ``:`` (``*``, ``s3*``) may fit any service
+        self._other: list[tuple[Matcher, T]] = []
+
+    def add(self, pattern: str, value: T) -> None:
+        lowered = pattern.lower()
+        wild = [i for i, ch in enumerate(lowered) if ch in "*?"]
+        if not wild:
+            self._exact.setdefault(lowered, []).append(value)
+        elif wild == [len(lowered) - 1] and lowered[-1] == "*":
+            prefix = lowered[:-1]
+            service, colon, _ = prefix.partition(":")
+            if colon:
+                self._by_service.setdefault(service, []).append((prefix, value))
+            else:
+                self._global.append((prefix, value))
+        else:
+            self._other.append((compile_action(lowered), value))
+
+    def find(self, action_lower: str) -> list[T]:
+        """Every value whose pattern matches ``action_lower`` (a value may appear more than once)."""
+        found = list(self._exact.get(action_lower, ()))
+        service = action_lower.partition(":")[0]
+        for prefix, value in self._by_service.get(service, ()):
+            if action_lower.startswith(prefix):
+                found.append(value)
+        for prefix, value in self._global:
+            if action_lower.startswith(prefix):
+                found.append(value)
+        for matcher, value in self._other:
+            if matcher(action_lower):
+                found.append(value)
+        return found
 
 
 class PolicySet:
     """Compiled, immutable statements of one layer (a principal's identity policies, a boundary, ...).
 
-    The action index maps exact action names and trailing-``*`` prefixes to statements; only the few patterns with
-    other wildcards and ``NotAction`` statements are tested one by one. Candidate lists are memoised per action
-    (bounded), since an application asks about few distinct actions.
+    ``Action`` patterns go in one action index; each ``NotAction`` statement has an index of its own patterns and
+    applies when that index finds nothing. Candidate lists are memoised per action (bounded), since an application
+    asks about few distinct actions. ``PolicySet.of`` compiles a policy, or a list of policies, once: policies are
+    immutable, so a new version of a document is a new ``Policy`` and gets a new set.
     """
 
-    __slots__ = ("policies", "_exact", "_prefix", "_other", "_memo", "_min_prefix", "_max_prefix", "condition_keys",
-                 "time_dependent", "_statement_count", "_explained")
+    __slots__ = ("policies", "_index", "_not_action", "_memo", "condition_keys", "_statement_keys",
+                 "_statement_count", "_explained")
 
     _MEMO_LIMIT = 4096
-    _TIME_KEYS = frozenset({"aws:currenttime", "aws:epochtime", "aws:multifactorauthage", "aws:tokenissuetime"})
+    _OF_LIMIT = 1024
+    _of_cache: ClassVar[dict[tuple[Policy, ...], PolicySet]] = {}
 
     def __init__(self, policies: Iterable[Policy]) -> None:
         self.policies: tuple[Policy, ...] = tuple(policies)
-        self._exact: dict[str, list[Entry]] = {}
-        self._prefix: dict[str, list[Entry]] = {}
-        self._other: list[Entry] = []
+        self._index: _ActionIndex[Entry] = _ActionIndex()
+        self._not_action: list[tuple[_ActionIndex[bool], Entry]] = []
         self._memo: dict[str, tuple[Entry, ...]] = {}
         self._explained: dict[tuple[str, int], MatchedStatement] = {}
-        keys: set[str] = set()
+        self._statement_keys: list[frozenset[str]] = []
         order = 0
         for policy in self.policies:
             for statement in policy.statements:
                 entry = (order, policy, statement)
                 order += 1
-                self._index(entry)
-                for condition in statement.conditions:
-                    keys.add(condition.key)
-                    keys.update(condition.variable_keys)
-                keys.update(_variable_keys(statement))
+                if statement.not_action:
+                    excluded: _ActionIndex[bool] = _ActionIndex()
+                    for action in statement.actions:
+                        excluded.add(action, True)
+                    self._not_action.append((excluded, entry))
+                else:
+                    for action in statement.actions:
+                        self._index.add(action, entry)
+                self._statement_keys.append(_context_keys(statement))
         self._statement_count = order
-        prefixes = [len(p) for p in self._prefix]
-        self._min_prefix = min(prefixes, default=0)
-        self._max_prefix = max(prefixes, default=0)
-        #: Lower-cased context keys any statement reads: what a cached decision must be keyed by.
-        self.condition_keys: frozenset[str] = frozenset(keys)
-        self.time_dependent = bool(keys & self._TIME_KEYS)
-
-    def _index(self, entry: Entry) -> None:
-        statement = entry[2]
-        if statement.not_action:
-            self._other.append(entry)
-            return
-        for action in statement.actions:
-            lowered = action.lower()
-            wild = [i for i, ch in enumerate(lowered) if ch in "*?"]
-            if not wild:
-                self._exact.setdefault(lowered, []).append(entry)
-            elif wild == [len(lowered) - 1] and lowered[-1] == "*":
-                self._prefix.setdefault(lowered[:-1], []).append(entry)
-            else:
-                self._other.append(entry)
+        #: Lower-cased context keys any statement reads.
+        self.condition_keys: frozenset[str] = frozenset().union(*self._statement_keys)
 
     def __len__(self) -> int:
         return self._statement_count
@@ -79,24 +114,23 @@ class PolicySet:
         found = self._memo.get(action_lower)
         if found is not None:
             return found
-        hits: dict[int, Entry] = {}
-        for entry in self._exact.get(action_lower, ()):
-            hits[entry[0]] = entry
-        if self._prefix:
-            prefix_map = self._prefix
-            for size in range(self._min_prefix, min(self._max_prefix, len(action_lower)) + 1):
-                listed = prefix_map.get(action_lower[:size])
-                if listed:
-                    for entry in listed:
-                        hits[entry[0]] = entry
-        for entry in self._other:
-            if entry[0] not in hits and entry[2].matches_action(action_lower):
+        hits = {entry[0]: entry for entry in self._index.find(action_lower)}
+        for excluded, entry in self._not_action:
+            if not excluded.find(action_lower):
                 hits[entry[0]] = entry
         found = tuple(hits[k] for k in sorted(hits))
         if len(self._memo) >= self._MEMO_LIMIT:
             self._memo.clear()
         self._memo[action_lower] = found
         return found
+
+    def context_keys(self, action_lower: str) -> frozenset[str]:
+        """Lower-cased context keys read by the statements that can apply to ``action_lower``.
+
+        A decision about the action depends on the request context only through these keys.
+        """
+        keys = self._statement_keys
+        return frozenset().union(*(keys[entry[0]] for entry in self.candidates(action_lower)))
 
     def explain(self, layer: str, entries: Iterable[Entry]) -> list[MatchedStatement]:
         """The MatchedStatement records for ``entries`` of this set, built once per statement and layer."""
@@ -111,17 +145,26 @@ class PolicySet:
 
     @classmethod
     def of(cls, policies: Sequence[Policy] | Policy | None) -> PolicySet | None:
+        """The compiled set of ``policies``, built once per distinct list of Policy objects (bounded)."""
         if policies is None:
             return None
-        if isinstance(policies, Policy):
-            return cls([policies])
-        return cls(policies)
+        key = (policies,) if isinstance(policies, Policy) else tuple(policies)
+        found = cls._of_cache.get(key)
+        if found is None:
+            if len(cls._of_cache) >= cls._OF_LIMIT:
+                cls._of_cache.clear()
+            found = cls._of_cache[key] = cls(key)
+        return found
 
 
-def _variable_keys(statement: Statement) -> set[str]:
+def _context_keys(statement: Statement) -> frozenset[str]:
+    """The lower-cased context keys a statement reads: its condition keys and every policy variable it uses."""
     keys: set[str] = set()
+    for condition in statement.conditions:
+        keys.add(condition.key)
+        keys.update(condition.variable_keys)
     for pattern in statement.resources or ():
         for part in pattern.template or ():
             if isinstance(part, Variable):
                 keys.add(part.key)
-    return keys
+    return frozenset(keys)
