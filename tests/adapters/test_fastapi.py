@@ -58,7 +58,9 @@ def make_app(iam: IAM, *, middleware: bool = True, **options: Any) -> FastAPI:
     app.state.deleted = deleted
 
     @app.get("/orders/{order_id}")
-    async def get_order(order_id: str, principal: Principal = Depends(Authorize("orders:GetOrder", ORDER))) -> Any:
+    async def get_order(order_id: str,
+                        principal: Principal = Depends(Authorize("orders:GetOrder", ORDER))) -> Any:  # noqa: B008
+        # FastAPI's default-argument form, as the README shows it; the others use Annotated.
         return {"order": order_id, "by": principal.arn}
 
     @app.delete("/orders/{order_id}")
@@ -68,12 +70,12 @@ def make_app(iam: IAM, *, middleware: bool = True, **options: Any) -> FastAPI:
         return {"deleted": order_id, "by": principal.arn}
 
     @app.post("/orders")
-    async def create_order(order: NewOrder, principal: Principal = Depends(
-            Authorize("orders:CreateOrder", "arn:app:orders::{account}:order/*"))) -> Any:
+    async def create_order(order: NewOrder, principal: Annotated[Principal, Depends(
+            Authorize("orders:CreateOrder", "arn:app:orders::{account}:order/*"))]) -> Any:
         return {"created": order.item, "quantity": order.quantity, "by": principal.arn}
 
     @app.get("/admin")
-    async def admin(principal: Principal = Depends(Authorize("orders:AdminOrders"))) -> Any:
+    async def admin(principal: Annotated[Principal, Depends(Authorize("orders:AdminOrders"))]) -> Any:
         return ADMIN_BODY
 
     @app.get("/public")
@@ -278,9 +280,10 @@ async def test_without_middleware_only_authorize_routes_are_checked(iam: IAM) ->
 async def test_authorize_with_explicit_iam_needs_no_install(iam: IAM) -> None:
     app = FastAPI()
 
+    # A default value, not Annotated: the annotation is a string (PEP 563) that cannot see this local ``iam``.
     @app.get("/orders/{order_id}")
     async def get_order(order_id: str,
-                        principal: Principal = Depends(Authorize("orders:GetOrder", ORDER, iam=iam))) -> Any:
+                        principal: Principal = Depends(Authorize("orders:GetOrder", ORDER, iam=iam))) -> Any:  # noqa: B008
         return principal.arn
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
@@ -309,7 +312,8 @@ def test_permission_and_authorize_disagreeing_is_a_configuration_error(iam: IAM)
 
     @app.get("/orders/{order_id}")
     @permission("orders:GetOrder", ORDER)
-    async def get_order(order_id: str, principal: Principal = Depends(Authorize("orders:DeleteOrder", ORDER))) -> Any:
+    async def get_order(order_id: str,
+                        principal: Annotated[Principal, Depends(Authorize("orders:DeleteOrder", ORDER))]) -> Any:
         return "ran"
 
     route = next(r for r in app.routes if getattr(r, "path", "") == "/orders/{order_id}")
@@ -323,7 +327,8 @@ def test_permission_and_authorize_agreeing_is_fine(iam: IAM) -> None:
 
     @app.get("/orders/{order_id}")
     @permission("orders:GetOrder", ORDER)
-    async def get_order(order_id: str, principal: Principal = Depends(Authorize("orders:GetOrder", ORDER))) -> Any:
+    async def get_order(order_id: str,
+                        principal: Annotated[Principal, Depends(Authorize("orders:GetOrder", ORDER))]) -> Any:
         return "ran"
 
     route = next(r for r in app.routes if getattr(r, "path", "") == "/orders/{order_id}")
@@ -336,7 +341,7 @@ def test_two_authorize_permissions_on_one_route_is_a_configuration_error(iam: IA
     install(app, iam)
 
     @app.get("/x", dependencies=[Depends(Authorize("orders:ListOrders"))])
-    async def x(principal: Principal = Depends(Authorize("orders:GetOrder"))) -> Any:
+    async def x(principal: Annotated[Principal, Depends(Authorize("orders:GetOrder"))]) -> Any:
         return "ran"
 
     route = next(r for r in app.routes if getattr(r, "path", "") == "/x")
@@ -352,7 +357,8 @@ async def test_conflicting_declarations_never_run_the_view(iam: IAM, middleware:
 
     @app.get("/orders/{order_id}")
     @permission("orders:GetOrder", ORDER)
-    async def get_order(order_id: str, principal: Principal = Depends(Authorize("orders:DeleteOrder", ORDER))) -> Any:
+    async def get_order(order_id: str,
+                        principal: Annotated[Principal, Depends(Authorize("orders:DeleteOrder", ORDER))]) -> Any:
         ran.append(order_id)
         return "ran"
 

@@ -1,0 +1,287 @@
+"""IAMFlask: the Flask extension. Authorizes every request after Flask's routing, before any view runs.
+
+The hook reads the route Flask matched (``request.url_rule``, ``request.view_args``, the endpoint's view function),
+so the path that is authorized is the path that is dispatched: Flask routes ``//admin`` to ``/admin``, and the
+request is authorized as ``/admin``. It calls the same synchronous core as the ASGI middleware and answers refusals
+with the middleware's JSON bodies and headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from iam_middleware._asgi import error_response, log_decision, new_request_id, render_permission, source_ip
+from iam_middleware._exceptions import (
+    AccessDeniedError,
+    BadRequestError,
+    ConfigurationError,
+    IAMError,
+    MissingCredentialError,
+)
+from iam_middleware._iam import IAM
+from iam_middleware._principal import Principal
+from iam_middleware._request import RequestView
+from iam_middleware._routes import (
+    PUBLIC,
+    Permission,
+    Requirement,
+    RuleTable,
+    declared,
+    permission,
+    public,
+)
+from iam_middleware.policy import Decision
+
+__all__ = ["IAMFlask"]
+
+logger = logging.getLogger("iam_middleware")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_EXTENSION = "iam_middleware"
+_EXPLAIN_HEADER = "X-IAM-Explain"
+# Flask rule syntax to the rules table's: <int:id> -> {id}, <path:p> -> {p:path}.
+_FLASK_PARAM = re.compile(r"<(?:([A-Za-z_]\w*)(?:\([^)]*\))?:)?([A-Za-z_]\w*)>")
+# What clients leave unencoded in a path (RFC 3986 pchar), for servers that do not pass the raw request target.
+_PATH_SAFE = "/:@!$&'()*+,;=~"
+_METHOD_OVERRIDES = ("HTTP_X_HTTP_METHOD_OVERRIDE", "HTTP_X_HTTP_METHOD", "HTTP_X_METHOD_OVERRIDE")
+
+
+class _AppState:
+    """What one app needs at request time: its IAM, and whether its routes were audited."""
+
+    def __init__(self, iam: IAM) -> None:
+        self.iam = iam
+        self.audited = False
+
+
+class IAMFlask:
+    """Protect a Flask app with IAM policies: ``IAMFlask(app, iam)``, or ``guard = IAMFlask()`` then
+    ``guard.init_app(app, iam)`` (``iam`` defaults to ``IAM.from_file(app.config["IAM_FILE"])``).
+
+    Every endpoint must declare what it requires (``@guard.permission`` / ``@guard.public``, the core's
+    ``@permission`` / ``@public``, or a line in ``rules``); the principal is then ``g.principal`` and the decision
+    ``g.iam_decision``. Undeclared endpoints are denied to everyone, the static file endpoints included unless
+    ``public_static``. ``cors_preflight`` lets real CORS preflights through to the app's CORS handling; ``explain``
+    adds a denial's explanation to the 403 body for requests carrying ``X-IAM-Explain: 1``. ``undeclared`` is what
+    the audit of the first request does with undeclared endpoints: ``"warn"`` (log them) or ``"error"`` (refuse).
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        iam: IAM | None = None,
+        *,
+        rules: RuleTable | None = None,
+        public_static: bool = False,
+        cors_preflight: bool = False,
+        explain: bool = False,
+        undeclared: str = "warn",
+        max_body_bytes: int = 10 * 1024 * 1024,
+    ) -> None:
+        if undeclared not in ("warn", "error"):
+            raise ConfigurationError("undeclared must be 'warn' or 'error'")
+        self.iam = iam
+        self.rules = rules or RuleTable()
+        self.public_static = public_static
+        self.cors_preflight = cors_preflight
+        self.explain = explain
+        self.undeclared = undeclared
+        self.max_body_bytes = max_body_bytes
+        if app is not None:
+            self.init_app(app, iam)
+
+    def __repr__(self) -> str:
+        return f"IAMFlask(rules={len(self.rules.rules)}, public_static={self.public_static!r})"
+
+    def init_app(self, app: Flask, iam: IAM | None = None) -> None:
+        """Register the authorization hook on ``app`` (first among its ``before_request`` functions)."""
+        iam = iam or self.iam
+        if iam is None:
+            file = app.config.get("IAM_FILE")
+            if not file:
+                raise ConfigurationError("IAMFlask needs an IAM: pass one, or set app.config['IAM_FILE']")
+            iam = IAM.from_file(file)
+        app.extensions[_EXTENSION] = _AppState(iam)
+        # First, so no other before_request function (loading a user, opening a transaction) runs unauthorized.
+        app.before_request_funcs.setdefault(None, []).insert(0, self._before_request)
+
+    # Declarations --------------------------------------------------------------------------------------------
+    def permission(
+        self, action: str, resource: str = "*", *, context: Mapping[str, str] | None = None
+    ) -> Callable[[F], F]:
+        """Declare what a view requires (the core's ``@permission``); place it under ``@app.route``."""
+        return permission(action, resource, context=context)
+
+    def public(self, fn: F) -> F:
+        """Declare a view public: no credential needed, no policy consulted."""
+        return public(fn)
+
+    def requirement(self, app: Flask, endpoint: str | None, method: str) -> Requirement | None:
+        """What ``endpoint`` requires for ``method``: declared on its view (or view class), or in the rules."""
+        if endpoint is None:
+            return None
+        if self.public_static and (endpoint == "static" or endpoint.endswith(".static")):
+            return PUBLIC
+        view = app.view_functions.get(endpoint)
+        found: Requirement | None = None
+        view_class = getattr(view, "view_class", None)
+        if view_class is not None:
+            found = declared(view_class, method)
+        if found is None and view is not None:
+            found = declared(view, method)
+        ruled = self._ruled(app, endpoint, method)
+        if found is not None and ruled is not None:
+            raise ConfigurationError(f"endpoint {endpoint!r} is declared both on its view and in the rules table; "
+                                     "declare it once")
+        return found if found is not None else ruled
+
+    def _ruled(self, app: Flask, endpoint: str, method: str) -> Requirement | None:
+        for url_rule in app.url_map.iter_rules(endpoint):
+            template = _FLASK_PARAM.sub(lambda m: f"{{{m.group(2)}:path}}" if m.group(1) == "path"
+                                        else f"{{{m.group(2)}}}", url_rule.rule)
+            rule = self.rules.for_template(method, template)
+            if rule is not None:
+                return rule.requirement
+        return None
+
+    def audit(self, app: Flask | None = None) -> list[str]:
+        """Check every endpoint: declared twice is an error; undeclared ones are returned (and denied at run time)."""
+        app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+        undeclared = []
+        for url_rule in app.url_map.iter_rules():
+            methods = url_rule.methods or set()
+            for method in sorted(methods):
+                if method == "OPTIONS" and getattr(url_rule, "provide_automatic_options", False):
+                    continue
+                if method == "HEAD" and "GET" in methods:
+                    continue  # authorized as the view's GET
+                if self.requirement(app, url_rule.endpoint, method) is None:
+                    undeclared.append(f"{method} {url_rule.rule}")
+        if undeclared:
+            message = "endpoints with no permission declared (denied to everyone): " + ", ".join(undeclared)
+            if self.undeclared == "error":
+                raise ConfigurationError(message)
+            logger.warning(message)
+        return undeclared
+
+    # The hook ------------------------------------------------------------------------------------------------
+    def _before_request(self) -> Response | None:
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        state: _AppState = app.extensions[_EXTENSION]
+        g.principal = None
+        g.iam_decision = None
+        if request.routing_exception is not None:
+            # 404, 405 or a trailing-slash redirect: Flask answers it and no view runs (a redirect's target is
+            # authorized when it is requested).
+            return None
+        request_id = new_request_id(request.headers.get("X-Request-ID"))
+        g.request_id = request_id
+        principal: Principal | None = None
+        ip = request.remote_addr
+        try:
+            if not state.audited:
+                self.audit(app)
+                state.audited = True
+            principal, decision, ip = self._authorize(app, state.iam)
+        except IAMError as error:
+            self._log(request_id, principal, None, error, ip)
+            return self._deny(error, request_id)
+        except RequestEntityTooLarge:
+            too_large = BadRequestError(f"The request body is larger than {self.max_body_bytes} bytes.",
+                                        code="EntityTooLarge")
+            too_large.status_code = 413
+            self._log(request_id, principal, None, too_large, ip)
+            return self._deny(too_large, request_id)
+        except Exception:  # noqa: BLE001 - fail closed, never a 500 from the authorization path
+            logger.exception("authorization failed closed (request %s)", request_id)
+            denied = AccessDeniedError("The request could not be authorized.", code="AuthorizationFailed")
+            return self._deny(denied, request_id)
+        if decision is not None:
+            self._log(request_id, principal, decision, None, ip)
+        # The action is the method the server received; the view must not act on an override (SECURITY.md R9).
+        # Removed only now: a SigV4 signature may cover these headers.
+        for key in _METHOD_OVERRIDES:
+            request.environ.pop(key, None)
+        g.principal = principal
+        g.iam_decision = decision
+        return None
+
+    def _authorize(self, app: Flask, iam: IAM) -> tuple[Principal | None, Decision | None, str | None]:
+        method = request.method
+        requirement = self.requirement(app, request.endpoint, method)
+        if requirement is PUBLIC:
+            return None, None, request.remote_addr
+        # Exempt only a real preflight that Flask answers itself: a view handling OPTIONS is authorized as any.
+        automatic = getattr(request.url_rule, "provide_automatic_options", False)
+        if (self.cors_preflight and method == "OPTIONS" and automatic and request.headers.get("Origin") is not None
+                and request.headers.get("Access-Control-Request-Method") is not None):
+            return None, None, request.remote_addr
+        view = request_view()
+        if iam.sigv4.needs_body(view):
+            view = request_view(self._body())
+        ip = source_ip(view, iam.settings.trusted_proxies)
+        principal = iam.authenticate(view)
+        if principal is None:
+            raise MissingCredentialError("This resource requires authentication.")
+        if not isinstance(requirement, Permission):
+            template = request.url_rule.rule if request.url_rule is not None else request.path
+            raise AccessDeniedError(f"User: {principal.arn} is not authorized to perform: {method} {template} because "
+                                    "no permission is declared for this route")
+        resource, context = render_permission(iam, view, requirement, request.view_args or {}, principal)
+        principal, decision = iam.check(view, requirement.action, resource, context=context, principal=principal,
+                                        source_ip=ip)
+        return principal, decision, ip
+
+    def _body(self) -> bytes:
+        """The body for SigV4's payload hash, cached for the view; bounded by ``max_body_bytes``."""
+        length = request.content_length
+        if length is not None and length > self.max_body_bytes:
+            raise RequestEntityTooLarge()
+        limit = request.max_content_length
+        if limit is None or limit > self.max_body_bytes:
+            request.max_content_length = self.max_body_bytes
+        return request.get_data(cache=True)
+
+    def _deny(self, error: IAMError, request_id: str) -> Response:
+        explain = self.explain and request.headers.get(_EXPLAIN_HEADER) == "1"
+        status, headers, payload = error_response(error, request_id, explanation=explain)
+        return Response(payload, status=status, headers=headers)
+
+    @staticmethod
+    def _log(request_id: str, principal: Principal | None, decision: Decision | None, error: IAMError | None,
+             ip: str | None) -> None:
+        log_decision(request_id=request_id, method=request.method, path=request.path, principal=principal,
+                     source_ip=ip, decision=decision, error=error,
+                     outcome=decision.kind.value if decision is not None else None)
+
+
+def request_view(body: bytes | None = None) -> RequestView:
+    """The sans-IO view of the current WSGI request: the raw path as the client sent it when the server passes
+    it (``RAW_URI`` / ``REQUEST_URI``: Werkzeug, gunicorn, uWSGI, mod_wsgi), else the re-quoted ``PATH_INFO``."""
+    environ = request.environ
+    target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if target:
+        path = target.partition("?")[0]
+        if not path.startswith("/"):  # absolute-form request target (a proxy's)
+            path = urlsplit(path).path or "/"
+        raw_path = path.encode("latin-1")
+    else:
+        full = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        raw_path = quote(full.encode("latin-1"), safe=_PATH_SAFE).encode("ascii") or b"/"
+    return RequestView(
+        method=request.method,
+        raw_path=raw_path,
+        query_string=environ.get("QUERY_STRING", "").encode("latin-1"),
+        headers=tuple((name.lower(), value) for name, value in request.headers.items()),
+        client_host=request.remote_addr,
+        scheme=request.scheme,
+        body=body,
+    )
