@@ -11,7 +11,7 @@ from typing import Any
 
 from ._conditions import MULTIVALUED_KEYS, split_operator
 from ._issues import PolicyIssue, Severity
-from ._match import compile_plain
+from ._match import compile_action
 from ._model import Effect, Policy, Statement
 
 __all__ = ["lint_policy"]
@@ -76,10 +76,57 @@ def _statement_findings(policy: Policy, statement: Statement, where: str) -> lis
     if policy.version != "2012-10-17" and "${" in _compact(dict(raw)):
         found.append(PolicyIssue(where, "Variable unsupported in version: ${...} is literal text without "
                                  "\"Version\": \"2012-10-17\"", Severity.WARNING, "variable-version"))
+    found.extend(_redundant_entries(statement, where))
     condition = raw.get("Condition")
     if isinstance(condition, Mapping):
         found.extend(_condition_findings(condition, f"{where}.Condition", allow))
     return found
+
+
+def _redundant_entries(statement: Statement, where: str) -> list[PolicyIssue]:
+    """Actions another pattern of the same statement already covers; resources listed twice or beside ``*``."""
+    found: list[PolicyIssue] = []
+    element = "NotAction" if statement.not_action else "Action"
+    listed = isinstance(statement.raw.get(element), list)
+    for i, cover in _covered_actions(statement.actions):
+        at = f"{where}.{element}[{i}]" if listed else f"{where}.{element}"
+        found.append(PolicyIssue(at, f"Redundant action: {statement.actions[i]!r} is already covered by {cover!r}",
+                                 Severity.SUGGESTION, "redundant-action"))
+    element = "NotResource" if statement.not_resource else "Resource"
+    texts = [r.text for r in statement.resources or ()]
+    for i, text in enumerate(texts):
+        if (text != "*" and "*" in texts) or text in texts[:i]:
+            found.append(PolicyIssue(f"{where}.{element}[{i}]", f"Redundant resource: {text!r} is already covered "
+                                     f"by {'*' if text != '*' and '*' in texts else 'the same entry'}",
+                                     Severity.SUGGESTION, "redundant-resource"))
+    return found
+
+
+def _covered_actions(actions: tuple[str, ...]) -> list[tuple[int, str]]:
+    """(index, covering pattern) for each action a duplicate or a ``*`` pattern of the list already covers.
+
+    Only patterns of the same service (or with a wildcard service) can cover an action, so managed policies with
+    thousands of actions stay cheap to check.
+    """
+    by_service: dict[str, list[tuple[int, str]]] = {}
+    any_service: list[tuple[int, str]] = []
+    for j, pattern in enumerate(actions):
+        if "*" in pattern and "?" not in pattern:
+            vendor = pattern.partition(":")[0].lower()
+            (any_service if "*" in vendor else by_service.setdefault(vendor, [])).append((j, pattern))
+    covered: list[tuple[int, str]] = []
+    first: dict[str, int] = {}
+    for i, action in enumerate(actions):
+        lowered = action.lower()
+        if lowered in first:
+            covered.append((i, actions[first[lowered]]))
+            continue
+        first[lowered] = i
+        for j, pattern in by_service.get(lowered.partition(":")[0], []) + any_service:
+            if j != i and pattern.lower() != lowered and compile_action(pattern)(lowered):
+                covered.append((i, pattern))
+                break
+    return covered
 
 
 def _condition_findings(condition: Mapping[str, Any], where: str, allow: bool) -> list[PolicyIssue]:
@@ -118,6 +165,10 @@ def _condition_findings(condition: Mapping[str, Any], where: str, allow: bool) -
                 if any(isinstance(v, str) and _has_wildcard(v) for v in values):
                     found.append(PolicyIssue(at, f"Wildcard without like operator: {base} compares '*' and '?' "
                                              "literally; use StringLike", Severity.WARNING, "wildcard-no-like"))
+            if isinstance(raw, list) and not raw:
+                found.append(PolicyIssue(at, "Empty array condition: no request value matches an empty list, so "
+                                         "the test holds only for a negated operator, or when the key is missing "
+                                         "with IfExists or ForAllValues", Severity.WARNING, "empty-condition-values"))
             if base == "Bool" and len(values) > 1:
                 found.append(PolicyIssue(at, "Bool with several values: use one \"true\" or \"false\"",
                                          Severity.WARNING, "multiple-bool"))
@@ -133,7 +184,7 @@ def _star_only_covers(general: str, specific: str) -> bool:
     """True if every action matched by pattern ``specific`` is matched by ``general`` (``*``-only patterns)."""
     if "?" in general:
         return general == specific
-    return compile_plain([general.lower()])(specific.lower())
+    return compile_action(general)(specific.lower())
 
 
 def _redundancy(policy: Policy) -> list[PolicyIssue]:
