@@ -123,12 +123,23 @@ class VersionWatcher:
         age = None if entry is None else now - (entry[2] - self._max_staleness)
         return StaleVersionError(name, age=age, max_staleness=self._max_staleness)
 
+    def seen(self, name: str, version: int) -> None:
+        """Record a value this process wrote itself (what ``bump`` returned), so it is not taken for a change made
+        elsewhere while its announcement is still on the way. Treated like an announcement."""
+        self._announced(name, version)
+
     def _announced(self, name: str, version: int) -> None:
-        # Only ever raises a copy: an announcement may arrive after a later re-read already saw a higher value.
+        # A higher value is applied at once. A lower one is either late (a re-read already saw a later bump) or
+        # comes from a counter that started again (Redis lost its data): only the store can tell, so the copy is
+        # re-read on its next use, without waiting for the poll.
         with self._lock:
             entry = self._entries.get(name)
-            if entry is not None and version > entry[0]:
+            if entry is None:
+                return
+            if version > entry[0]:
                 self._entries[name] = (version, entry[1], entry[2])
+            elif version < entry[0]:
+                self._entries[name] = (entry[0], -math.inf, entry[2])
 
     def close(self) -> None:
         """Stop listening for announcements (polling still works if ``current`` is called afterwards)."""
