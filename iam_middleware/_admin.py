@@ -2,10 +2,12 @@
 
 Mount it where operators reach it (``Mount("/admin", app=admin_app(iam, reloader))``). ``POST /reload`` requires
 ``iam:ReloadDirectory`` on ``arn:<partition>:iam::<account>:directory``; ``GET /status`` requires
-``iam:GetDirectoryStatus`` on the same resource.
+``iam:GetDirectoryStatus`` on the same resource (``<account>`` is the caller's own account).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,8 +29,9 @@ def admin_app(iam: IAM, reloader: DirectoryReloader) -> IAMMiddleware:
 
     @permission("iam:ReloadDirectory", resource=_DIRECTORY)
     def reload(request: Request) -> JSONResponse:
+        # A sync endpoint: Starlette runs it in a worker thread, so reading the files never blocks the event loop.
         result = reloader.reload()
-        body = {"reloaded": result.ok, "version": result.version}
+        body: dict[str, Any] = {"reloaded": result.ok, "version": result.version}
         if result.errors is not None:
             body["errors"] = result.errors.splitlines()
         return JSONResponse(body, status_code=200 if result.ok else 422)
@@ -36,8 +39,8 @@ def admin_app(iam: IAM, reloader: DirectoryReloader) -> IAMMiddleware:
     @permission("iam:GetDirectoryStatus", resource=_DIRECTORY)
     def status(request: Request) -> JSONResponse:
         snapshot = iam.snapshot
-        return JSONResponse({"version": snapshot.version, "source": snapshot.source,
-                             "last_error": reloader.last_error})
+        return JSONResponse({"version": snapshot.version, "source": snapshot.source, "serving": reloader.serving,
+                             "last_error": reloader.last_error, "restart_needed": reloader.restart_needed})
 
     app = Starlette(routes=[Route("/reload", reload, methods=["POST"]), Route("/status", status, methods=["GET"])])
     return IAMMiddleware(app, iam=iam, undeclared="error")
