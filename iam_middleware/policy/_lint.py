@@ -29,11 +29,14 @@ def lint_policy(policy: Policy) -> list[PolicyIssue]:
     """Warnings and suggestions for a valid policy (overly broad grants, likely mistakes, redundancy)."""
     found: list[PolicyIssue] = []
     doc = policy.document
+    # IAM's CreatePolicy/PutPolicy refuse both with "Policy document must be version 2012-10-17 or greater."; AWS
+    # still evaluates such documents (variables as literal text), so the engine accepts them and warns.
     if policy.version is None:
-        found.append(PolicyIssue("Version", "Missing version: without \"Version\": \"2012-10-17\" policy variables are "
-                                 "literal text", Severity.WARNING, "missing-version"))
+        found.append(PolicyIssue("Version", "Missing version: Policy document must be version 2012-10-17 or greater. "
+                                 "Without it policy variables are literal text", Severity.WARNING, "missing-version"))
     elif policy.version == "2008-10-17":
-        found.append(PolicyIssue("Version", "Version 2008-10-17 is outdated: policy variables are literal text",
+        found.append(PolicyIssue("Version", "Version 2008-10-17 is outdated: Policy document must be version "
+                                 "2012-10-17 or greater. Under 2008-10-17 policy variables are literal text",
                                  Severity.WARNING, "old-version"))
     if "Id" in doc and policy.kind.value in ("identity", "boundary", "session", "guardrail"):
         found.append(PolicyIssue("Id", "Id is meant for resource-based policies; IAM ignores it here",

@@ -71,6 +71,12 @@ def test_finding(document: dict[str, Any], code: str, location: str, severity: S
     assert [(i.location, i.severity) for i in matching] == [(location, severity)], [str(i) for i in findings(document)]
 
 
+@pytest.mark.parametrize("version", [None, "2008-10-17"])
+def test_old_versions_carry_iams_message(version: str | None) -> None:
+    (issue,) = [i for i in findings(doc(allow(), version=version)) if i.location == "Version"]
+    assert "Policy document must be version 2012-10-17 or greater." in issue.message
+
+
 def test_allow_with_notprincipal_in_a_resource_policy() -> None:
     document = doc(allow(resource=None, NotPrincipal={"AWS": "111122223333"}))
     assert ("allow-with-not-principal", "Statement[0].NotPrincipal") in codes(document, PolicyKind.RESOURCE)
