@@ -59,6 +59,8 @@ OPERATORS: dict[str, tuple[str, bool]] = {
     "ArnNotLike": ("arn", True),
     "Null": ("null", False),
 }
+# The docs conflict on Bool: the operators page allows policy variables with it, the variables page and Access
+# Analyzer ("Policy variables can only be used with String and ARN operators") do not. The stricter reading wins.
 _VARIABLE_FAMILIES = {"string", "string_ci", "string_like", "arn"}
 _QUALIFIERS = {"ForAllValues": "all", "ForAnyValue": "any"}
 #: Global keys that are multivalued (ArrayOf... in the reference); the linter uses these.
