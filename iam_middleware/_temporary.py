@@ -20,9 +20,12 @@ __all__ = ["TemporaryCredential", "TemporaryCredentials"]
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class TemporaryCredential:
-    """What an ASIA key stands for: whose session it is, until when, with which MFA facts and session policy."""
+    """What an ASIA key stands for: whose session it is, until when, with which MFA facts and session policy.
+
+    ``eq=False``: compared by identity, so nothing compares secrets with a short-circuiting ``==``.
+    """
 
     access_key_id: str
     secret_access_key: str
@@ -56,6 +59,11 @@ class TemporaryCredential:
             return None
 
 
+def _unavailable(verb: str) -> ServiceUnavailableError:
+    return ServiceUnavailableError(f"temporary credentials cannot be {verb} right now (shared state unavailable); "
+                                   "try again shortly")
+
+
 class TemporaryCredentials:
     """Issue, look up and revoke temporary credentials in a ``StateStore``."""
 
@@ -87,7 +95,7 @@ class TemporaryCredentials:
         try:
             self._store.set(self._prefix + key_id, credential.to_json(), ttl=duration)
         except StateUnavailableError:
-            raise ServiceUnavailableError("temporary credentials cannot be issued: shared state unavailable") from None
+            raise _unavailable("issued") from None
         return credential
 
     def lookup(self, access_key_id: str) -> TemporaryCredential | None:
@@ -95,11 +103,11 @@ class TemporaryCredentials:
         try:
             raw = self._store.get(self._prefix + access_key_id)
         except StateUnavailableError:
-            raise ServiceUnavailableError("temporary credentials cannot be checked: shared state unavailable") from None
+            raise _unavailable("checked") from None
         return TemporaryCredential.from_json(raw) if raw is not None else None
 
     def revoke(self, access_key_id: str) -> None:
         try:
             self._store.delete(self._prefix + access_key_id)
         except StateUnavailableError:
-            raise ServiceUnavailableError("temporary credentials cannot be revoked: shared state unavailable") from None
+            raise _unavailable("revoked") from None

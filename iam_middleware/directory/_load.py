@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +29,14 @@ from ._snapshot import Snapshot, stable_id
 __all__ = ["load_directory", "directory_from_dict"]
 
 _TOP = {"settings", "accounts", "policies", "groups", "users", "roles"}
+_KEY_ID = re.compile(r"\w{1,128}", re.ASCII)
+_ACCOUNT_KEYS = frozenset({"name", "guardrails"})
+_GROUP_KEYS = frozenset({"account", "policies", "inline"})
+_USER_KEYS = frozenset({"name", "account", "path", "groups", "tags", "policies", "inline", "boundary", "password_hash",
+                        "totp_secret", "access_keys", "active"})
+_ROLE_KEYS = frozenset({"name", "account", "path", "tags", "policies", "inline", "boundary", "trust_policy",
+                        "max_session_duration"})
+_KEY_KEYS = frozenset({"id", "secret", "active"})
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:
@@ -170,6 +179,28 @@ class _Builder:
             return str(account)
         return account
 
+    def known(self, entry: Mapping[str, Any], where: str, allowed: frozenset[str]) -> None:
+        """Refuse unknown fields: a misspelt ``boundary`` would otherwise silently widen a user's permissions."""
+        for name in entry:
+            if name not in allowed:
+                self.problem(f"{where}.{name}", f"unknown field (expected one of {', '.join(sorted(allowed))})")
+
+    def flag(self, entry: Mapping[str, Any], name: str, where: str) -> bool:
+        """A true/false setting (default true). Only a real boolean counts: ``"false"`` must not enable anything."""
+        value = entry.get(name, True)
+        if not isinstance(value, bool):
+            self.problem(f"{where}.{name}", "must be true or false")
+            return False
+        return value
+
+    def names(self, entry: Mapping[str, Any], name: str, where: str) -> list[str]:
+        """A list of names (``groups``); anything else is a problem, not a string split into letters."""
+        value = entry.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            self.problem(f"{where}.{name}", "must be a list of names")
+            return []
+        return value
+
     def tags(self, entry: Mapping[str, Any], where: str) -> dict[str, str]:
         tags = entry.get("tags", {})
         if not isinstance(tags, Mapping) or not all(isinstance(v, str) for v in tags.values()):
@@ -203,8 +234,9 @@ class _Builder:
             if not isinstance(entry, Mapping):
                 self.problem(where, "must be a table")
                 continue
+            self.known(entry, where, _ACCOUNT_KEYS)
             guardrails: list[Policy] = []
-            for i, name in enumerate(entry.get("guardrails", [])):
+            for i, name in enumerate(self.names(entry, "guardrails", where)):
                 policy = self.policies.get(name)
                 if policy is None:
                     self.problem(f"{where}.guardrails[{i}]", f"policy {name!r} does not exist")
@@ -222,6 +254,7 @@ class _Builder:
             if not isinstance(entry, Mapping):
                 self.problem(where, "must be a table")
                 continue
+            self.known(entry, where, _GROUP_KEYS)
             account = self.account_of(entry, where, accounts)
             groups.append(Group(account, name, self.attached(entry, where, f"group/{name}")))
         return groups
@@ -233,13 +266,14 @@ class _Builder:
             if not isinstance(entry, Mapping):
                 self.problem(where, "must be a table")
                 continue
+            self.known(entry, where, _USER_KEYS)
             name = str(entry.get("name", key))
             account = self.account_of(entry, where, accounts)
             path = str(entry.get("path", "/"))
             if not (path.startswith("/") and path.endswith("/")):
                 self.problem(f"{where}.path", "a path starts and ends with '/'")
             arn = f"arn:{self.partition}:iam::{account}:user{path}{name}"
-            member_of = tuple(entry.get("groups", []))
+            member_of = tuple(self.names(entry, "groups", where))
             for i, group in enumerate(member_of):
                 if (account, group) not in groups:
                     self.problem(f"{where}.groups[{i}]", f"group {group!r} does not exist in account {account}")
@@ -259,17 +293,22 @@ class _Builder:
             keys = []
             for i, raw in enumerate(entry.get("access_keys", [])):
                 at = f"{where}.access_keys[{i}]"
-                if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str):
+                if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str) or raw.get("secret") is None:
                     self.problem(at, "an access key is a table with id and secret")
+                    continue
+                self.known(raw, at, _KEY_KEYS)
+                if not _KEY_ID.fullmatch(raw["id"]) or raw["id"].startswith("ASIA"):
+                    # ASIA ids are the token service's temporary keys; a long-term key must not be mistaken for one.
+                    self.problem(f"{at}.id", "a key id is 1 to 128 letters, digits or '_', not starting with ASIA")
                     continue
                 secret = self.secret(raw.get("secret"), f"{at}.secret")
                 if secret is not None:
-                    keys.append(AccessKey(raw["id"], secret, bool(raw.get("active", True))))
+                    keys.append(AccessKey(raw["id"], secret, self.flag(raw, "active", at)))
             users.append(User(
                 account=account, name=name, arn=arn, id=stable_id("AIDA", arn), path=path, groups=member_of,
                 tags=self.tags(entry, where), policies=self.attached(entry, where, f"user/{name}"),
                 boundary=self.boundary(entry, where), password_hash=password_hash, totp=totp,
-                access_keys=tuple(keys), active=bool(entry.get("active", True)),
+                access_keys=tuple(keys), active=self.flag(entry, "active", where),
             ))
         seen: dict[str, str] = {}
         for user in users:
@@ -282,13 +321,17 @@ class _Builder:
 
     def _roles(self, accounts: Mapping[str, Account]) -> list[Role]:
         roles = []
-        for name, entry in self.table("roles").items():
-            where = f"roles.{name}"
+        for key, entry in self.table("roles").items():
+            where = f"roles.{key}"
             if not isinstance(entry, Mapping):
                 self.problem(where, "must be a table")
                 continue
+            self.known(entry, where, _ROLE_KEYS)
+            name = str(entry.get("name", key))
             account = self.account_of(entry, where, accounts)
             path = str(entry.get("path", "/"))
+            if not (path.startswith("/") and path.endswith("/")):
+                self.problem(f"{where}.path", "a path starts and ends with '/'")
             arn = f"arn:{self.partition}:iam::{account}:role{path}{name}"
             trust_raw = entry.get("trust_policy")
             if trust_raw is None:
