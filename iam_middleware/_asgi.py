@@ -122,8 +122,10 @@ def request_view(scope: Scope, body: bytes | None = None) -> RequestView:
     """The sans-IO view of an ASGI scope: raw path and query as received, headers lower-cased in order.
 
     ``raw_path`` is optional in ASGI; without it the decoded path is encoded again, so nothing downstream decodes
-    it a second time (a decoded ``%41`` must not become ``A``)."""
+    it a second time (a decoded ``%41`` must not become ``A``). A websocket handshake has no body: ``b""``."""
     client = scope.get("client")
+    if body is None and scope["type"] == "websocket":
+        body = b""
     scheme = scope.get("scheme", "http")
     raw_path = scope.get("raw_path") or quote(scope.get("path", "/"), safe="/:@!$&'()*+,;=-._~").encode("ascii")
     return RequestView(
