@@ -399,8 +399,23 @@ def compile_conditions(
                 variables, issues,
             )
             if entry is not None:
-                entries.append(entry)
+                entries.append(_interned(entry, variables))
     return tuple(entries)
+
+
+#: Compiled entries by all that determines them. The same condition (TLS only, MFA, a source range, a region)
+#: recurs across policies and principals; sharing one entry saves memory and the cache lines a decision touches.
+_INTERNED: dict[tuple[str, str, tuple[str, ...], bool], ConditionEntry] = {}
+
+
+def _interned(entry: ConditionEntry, variables: bool) -> ConditionEntry:
+    key = (entry.operator, entry.key_name, entry.values, variables)
+    found = _INTERNED.get(key)
+    if found is None:
+        if len(_INTERNED) >= 65536:
+            _INTERNED.clear()
+        found = _INTERNED[key] = entry
+    return found
 
 
 def _compile_entry(

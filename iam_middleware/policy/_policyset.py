@@ -26,7 +26,7 @@ class _ActionIndex(Generic[T]):
     __slots__ = ("_exact", "_by_service", "_global", "_other")
 
     def __init__(self) -> None:
-        self._exact: dict[str, list[T]] = {}
+        self._exact: dict[str, tuple[T, ...]] = {}  # tuples: most names list one statement, and a tuple is small
         self._by_service: dict[str, list[tuple[str, T]]] = {}
         self._global: list[tuple[str, T]] = []  # prefixes without a ``:`` (``*``, ``s3*``) may fit any service
         self._other: list[tuple[Matcher, T]] = []
@@ -35,7 +35,7 @@ class _ActionIndex(Generic[T]):
         lowered = pattern.lower()
         wild = [i for i, ch in enumerate(lowered) if ch in "*?"]
         if not wild:
-            self._exact.setdefault(lowered, []).append(value)
+            self._exact[lowered] = (*self._exact.get(lowered, ()), value)
         elif wild == [len(lowered) - 1] and lowered[-1] == "*":
             prefix = lowered[:-1]
             service, colon, _ = prefix.partition(":")
@@ -84,7 +84,7 @@ class PolicySet:
         self._not_action: list[tuple[_ActionIndex[bool], Entry]] = []
         self._memo: dict[str, tuple[Entry, ...]] = {}
         self._explained: dict[tuple[str, int], MatchedStatement] = {}
-        self._statement_keys: list[frozenset[str]] = []
+        self._statement_keys: list[tuple[str, ...]] = []
         order = 0
         for policy in self.policies:
             for statement in policy.statements:
@@ -157,7 +157,7 @@ class PolicySet:
         return found
 
 
-def _context_keys(statement: Statement) -> frozenset[str]:
+def _context_keys(statement: Statement) -> tuple[str, ...]:
     """The lower-cased context keys a statement reads: its condition keys and every policy variable it uses."""
     keys: set[str] = set()
     for condition in statement.conditions:
@@ -167,4 +167,4 @@ def _context_keys(statement: Statement) -> frozenset[str]:
         for part in pattern.template or ():
             if isinstance(part, Variable):
                 keys.add(part.key)
-    return frozenset(keys)
+    return tuple(sorted(keys))
