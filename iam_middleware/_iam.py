@@ -142,7 +142,9 @@ class IAM:
         if authorization:
             scheme, _, token = authorization[0].strip().partition(" ")
             if scheme.lower() != "bearer":
-                raise AuthenticationError(f"Unsupported authorization scheme {scheme[:32]!r}.", code="InvalidHeader")
+                # The value is not echoed: a credential sent without its scheme would end up in the answer.
+                raise AuthenticationError("Unsupported Authorization scheme; use Bearer or AWS4-HMAC-SHA256.",
+                                          code="InvalidHeader")
             token = token.strip()
             if not token or " " in token:
                 raise InvalidTokenError("The bearer token is malformed.", code="InvalidToken",
