@@ -463,20 +463,20 @@ class Many:
         tracemalloc.stop()
         self.statements = sum(len(a.identity or ()) for a in authorizers)
         self.bytes_per_statement = compiled / self.statements
-        self.spread = [(authorizers[i].decide, *principal_requests(i)[i % 3]) for i in range(self.COUNT)]
+        self.spread = [(authorizers[i], *principal_requests(i)[i % 3]) for i in range(self.COUNT)]
         # One principal makes the same mix of requests. Each request still brings its own context and resource
         # objects, as requests do, so the two batches differ only in the policy data they reach.
-        self.one = [(authorizers[0].decide, action, _fresh(resource), dict(ctx))
+        self.one = [(authorizers[0], action, _fresh(resource), dict(ctx))
                     for action, resource, ctx in (principal_requests(0)[i % 3] for i in range(self.COUNT))]
-        for decide, action, resource, ctx in self.spread[:3] + self.one[:3]:
-            if not decide(action, resource, ctx).allowed:
+        for authorizer, action, resource, ctx in self.spread[:3] + self.one[:3]:
+            if not authorizer.decide(action, resource, ctx).allowed:
                 sys.exit(f"benchmark setup is wrong: {action} on {resource} was denied")
 
     @staticmethod
-    def runner(batch: list[tuple[Callable[..., Any], str, str, dict[str, Any]]]) -> Batch:
+    def runner(batch: list[tuple[Authorizer, str, str, dict[str, Any]]]) -> Batch:
         def run() -> int:
-            for decide, action, resource, ctx in batch:
-                decide(action, resource, ctx)
+            for authorizer, action, resource, ctx in batch:
+                authorizer.decide(action, resource, ctx)
             return len(batch)
 
         return run
