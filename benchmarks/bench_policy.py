@@ -307,6 +307,8 @@ def cedar_20() -> Batch | None:
         import cedarpy
     except ImportError:
         return None
+    if not hasattr(cedarpy, "PolicySet"):
+        sys.exit("cedarpy is too old to pre-parse a policy set: pip install -U cedarpy")
     policies = cedarpy.PolicySet.from_str(CEDAR_POLICIES)
     entities: list[dict[str, Any]] = [
         {"uid": {"type": "User", "id": "alice"}, "parents": [],

@@ -27,16 +27,18 @@ from ._policyset import PolicySet
 
 __all__ = ["Authorizer"]
 
-#: Value types a fast key may hold: equal values of one of these types are the same value.
+#: Value types a fast key may hold (bools and ints with their types checked on a hit, since True == 1).
 _PLAIN = frozenset({str, type(None), bool, int})
 #: Marks an exact (type-tagged) key: never equal to the plain value in the same position of a fast key.
 _EXACT = object()
 
 
+#: Where a fast key holds a bool or an int, and its type; None when it holds neither.
 _Checks = tuple[tuple[int, type], ...] | None
 
 
 def _same_types(key: tuple[Any, ...], checks: _Checks) -> bool:
+    """Whether ``key``, equal to a stored key, also has the types that key was stored with."""
     return checks is None or all(type(key[position]) is kind for position, kind in checks)
 
 
@@ -45,6 +47,7 @@ class _Uncacheable(Exception):
 
 
 def _exact(value: Any) -> Any:
+    """A hashable form of ``value`` that only an identical value (same types, same text) shares."""
     kind = type(value)
     if value is None or kind is str or kind is bool or kind is int:
         return kind, value
