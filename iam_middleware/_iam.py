@@ -7,7 +7,9 @@ action on a resource for a principal. Any failure is an ``IAMError`` that render
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -18,8 +20,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import jwt as pyjwt
 
 from ._exceptions import (
     AccessDeniedError,
@@ -41,7 +41,8 @@ from .authenticators._throttle import LoginThrottle
 from .authenticators._totp import TOTPVerifier
 from .directory import Snapshot, directory_from_dict, load_directory
 from .directory._load import _read_mapping
-from .policy import Caller, Decision, DecisionKind, Policy, PolicyKind, PolicySet, evaluate, parse_policy
+from .policy import Caller, Decision, DecisionKind, Policy, PolicyKind, PolicySet, parse_policy
+from .policy._authorizer import Authorizer
 from .state import MemoryStore, StateStore
 
 __all__ = ["IAM"]
@@ -51,8 +52,18 @@ logger = logging.getLogger("iam_middleware")
 _MAX_AUTHORIZATION = 16 * 1024
 
 
+_last_second: list[tuple[int, str]] = [(-1, "")]
+
+
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """ISO 8601 UTC to the second; memoised for the current second (every request asks for it)."""
+    second = int(ts)
+    cached = _last_second[0]
+    if cached[0] == second:
+        return cached[1]
+    text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _last_second[0] = (second, text)
+    return text
 
 
 class IAM:
@@ -89,9 +100,16 @@ class IAM:
         self._providers = {p.issuer.issuer: p for p in s.web_identity}
         self.web_identity = JWTVerifier([p.issuer for p in s.web_identity]) if s.web_identity else None
         self._session_policies: OrderedDict[str, Policy] = OrderedDict()
+        # Verified bearer tokens: sha256(token) -> (principal, valid until, snapshot). Never beyond the token's
+        # expiry; sessions are re-checked against the store after settings.session_cache_seconds (the documented
+        # bound on how long a revoked session may still pass); a reload (new snapshot) invalidates every entry.
+        self._bearer_cache: dict[bytes, tuple[Principal, float, Snapshot]] = {}
+        #: Called with ``now`` before each authentication (the directory reloader's cheap change check).
+        self.refresh_hooks: list[Callable[[float], None]] = []
         # One PolicySet per resource policy object: the decision cache keys on the set's identity, so a fresh set
         # per call would never hit and would flush the useful entries.
         self._resource_sets: dict[int, tuple[Policy, PolicySet]] = {}
+        self._web_authorizers: dict[str, Authorizer] = {}
 
     def __repr__(self) -> str:
         return f"IAM(snapshot={self._snapshot!r}, settings={self.settings!r})"
@@ -132,6 +150,8 @@ class IAM:
         """The principal a request proves, or None if it carries no credential. Raises AuthenticationError (401)
         for a credential that is present but bad: a bad credential never falls through to another kind."""
         now = self.clock() if now is None else now
+        for hook in self.refresh_hooks:
+            hook(now)
         authorization = request.header_values("authorization")
         if len(authorization) > 1:
             raise AuthenticationError("The request has more than one Authorization header.", code="InvalidHeader")
@@ -159,6 +179,22 @@ class IAM:
     def from_token(self, token: str, *, now: float | None = None) -> Principal:
         """The principal a bearer token proves: a session token of this service, or an outside provider's JWT."""
         now = self.clock() if now is None else now
+        key = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        cached = self._bearer_cache.get(key)
+        snapshot = self._snapshot
+        if cached is not None and now < cached[1] and cached[2] is snapshot:
+            return cached[0]
+        principal = self._from_token_uncached(token, now)
+        valid_until = principal.expires_at if principal.expires_at is not None else now
+        if principal.credential_kind is CredentialKind.SESSION:
+            valid_until = min(valid_until, now + self.settings.session_cache_seconds)
+        if valid_until > now:
+            if len(self._bearer_cache) >= 10_000:
+                self._bearer_cache.clear()
+            self._bearer_cache[key] = (principal, valid_until, snapshot)
+        return principal
+
+    def _from_token_uncached(self, token: str, now: float) -> Principal:
         if _token_type(token) == SESSION_TYP:
             return self._from_session(token, now)
         if self.web_identity is None:
@@ -256,9 +292,10 @@ class IAM:
             if claim in claims:
                 value = claims[claim]
                 context[f"{provider.name}:{claim}"] = list(value) if isinstance(value, (list, tuple)) else value
-        caller = Caller.from_arn(f"federated:{provider.name}", extra={f"Federated:{provider.name}": "web"})
-        decision = evaluate(caller, "sts:AssumeRoleWithWebIdentity", target.arn, context,
-                            resource_policy=self._resource_set(target.trust_policy))
+        decision = self._web_identity_authorizer(provider.name).authorize(
+            "sts:AssumeRoleWithWebIdentity", target.arn, {k.lower(): v for k, v in context.items()},
+            resource_policy=self._resource_set(target.trust_policy),
+        )
         if not decision.allowed:
             return None, decision
         session_name = str(claims.get(provider.session_name_claim, verified.subject or "web"))[:64]
@@ -314,6 +351,18 @@ class IAM:
         if context:
             for key, value in context.items():
                 full[key.lower()] = value
+        return self._decide(principal, action, resource, full, resource_policy, resource_account)
+
+    def _decide(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        full: Mapping[str, Any],
+        resource_policy: Policy | None = None,
+        resource_account: str | None = None,
+    ) -> Decision:
+        """Decide with a complete, lower-cased context. Never raises: a failure is a deny that says so."""
         try:
             session_policy = self._session_policy(principal.session_policy) if principal.session_policy else None
             authorizer = self._snapshot.authorizer(principal, session_policy)
@@ -335,6 +384,14 @@ class IAM:
         stepped["aws:multifactorauthage"] = "0"
         session_policy = self._session_policy(principal.session_policy) if principal.session_policy else None
         return self._snapshot.authorizer(principal, session_policy).decide(action, resource, stepped).allowed
+
+    def _web_identity_authorizer(self, provider: str) -> Authorizer:
+        """One cached evaluator per provider: the trust decision depends only on the claims it reads."""
+        found = self._web_authorizers.get(provider)
+        if found is None:
+            caller = Caller.from_arn(f"federated:{provider}", extra={f"Federated:{provider}": "web"})
+            found = self._web_authorizers[provider] = Authorizer(caller)
+        return found
 
     def _resource_set(self, policy: Policy) -> PolicySet:
         found = self._resource_sets.get(id(policy))
@@ -378,7 +435,7 @@ class IAM:
         if context:
             for key, value in context.items():
                 full[key.lower()] = value
-        decision = self.authorize(principal, action, resource, full, now=now)
+        decision = self._decide(principal, action, resource, full)
         if not decision.allowed:
             error = AccessDeniedError(decision.message, decision=decision)
             if decision.kind.value == "ImplicitlyDenied" and self.would_allow_with_mfa(principal, action, resource,
@@ -398,17 +455,22 @@ class IAM:
     def login(self, username: str, password: str, code: str, *, now: float | None = None,
               source_ip: str | None = None) -> IssuedSession:
         """Password + TOTP login; returns a session usable as a bearer token or cookie. Raises OTPError/LockedOut."""
-        return self.login_service.login(username, password, code, now=self.clock() if now is None else now,
-                                        source_ip=source_ip)
+        now = self.clock() if now is None else now
+        for hook in self.refresh_hooks:  # log in against the directory in force everywhere, as authenticate does
+            hook(now)
+        return self.login_service.login(username, password, code, now=now, source_ip=source_ip)
 
 
 def _token_type(token: str) -> str | None:
     """The ``typ`` header of a JWT, unverified: it only picks which verifier runs, each verifying fully."""
-    try:
-        header = pyjwt.get_unverified_header(token)
-    except pyjwt.PyJWTError:
+    segment = token.split(".", 1)[0]
+    if not 0 < len(segment) <= 1024:
         return None
-    typ = header.get("typ")
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, TypeError):
+        return None
+    typ = header.get("typ") if isinstance(header, dict) else None
     return typ if isinstance(typ, str) else None
 
 
