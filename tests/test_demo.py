@@ -1,0 +1,62 @@
+"""The demo's printed commands, run as printed by a shell against the demo server, get the answers it says."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from adapters._support import uvicorn_server
+
+from iam_middleware import IAM
+from iam_middleware.cli import main
+from iam_middleware.cli._demo import build_demo_app, demo_config_path, demo_plan
+
+needs_tools = pytest.mark.skipif(
+    not (shutil.which("curl") and shutil.which("bash")) and not os.environ.get("CI"),
+    reason="the demo's commands need curl and bash",
+)
+
+
+def _shell_path() -> str:
+    """PATH with this interpreter's scripts first, so the printed `iam-middleware totp code` runs this checkout."""
+    scripts = str(Path(sys.executable).parent)
+    return scripts + os.pathsep + os.environ.get("PATH", "")
+
+
+@needs_tools
+def test_every_printed_command_gets_the_status_the_demo_says(tmp_path: Path) -> None:
+    if shutil.which("iam-middleware", path=_shell_path()) is None:
+        pytest.skip("the iam-middleware console script is not installed (pip install -e .)")
+    iam = IAM.from_file(demo_config_path())
+    with uvicorn_server(build_demo_app(iam)) as port:
+        plan = demo_plan(iam, f"http://127.0.0.1:{port}", now=time.time())
+        # One shell runs them all in order, as a person pasting them would (the login sets $TOKEN for the next).
+        script = "\n".join(f"echo '### {i}'\n{call['command']}" for i, call in enumerate(plan["calls"]))
+        result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "PATH": _shell_path()})
+    outputs = re.split(r"^### \d+\n", result.stdout, flags=re.M)[1:]
+    assert len(outputs) == len(plan["calls"]), result.stderr
+    for call, output in zip(plan["calls"], outputs, strict=True):
+        if call["command"].startswith("TOKEN="):
+            continue  # the login prints nothing; the next command proves its token works
+        status = re.search(r"-> HTTP (\d{3})", output)
+        assert status is not None, (call, output, result.stderr)
+        assert int(status.group(1)) == call["expect"], (call["who"], output)
+
+
+def test_credentials_out_writes_the_plan_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo.json"
+    assert main(["demo", "--no-serve", "--port", "8123", "--credentials-out", str(out)]) == 0
+    plan = json.loads(out.read_text())
+    assert plan["base_url"] == "http://127.0.0.1:8123"
+    assert plan["users"]["alice"]["access_key_id"].startswith("AKIA")
+    assert {call["expect"] for call in plan["calls"]} == {200, 201, 401, 403}
+    printed = capsys.readouterr().out
+    assert all(call["command"] in printed for call in plan["calls"])
