@@ -29,7 +29,7 @@ class MatchedStatement(NamedTuple):
 
     policy_id: str
     layer: str
-    index: int
+    index: int  # type: ignore[assignment]  # the statement's position; shadows tuple.index, which nobody calls here
     sid: str | None
     effect: str
 
