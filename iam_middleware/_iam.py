@@ -194,6 +194,16 @@ class IAM:
             self._bearer_cache[key] = (principal, valid_until, snapshot)
         return principal
 
+    def forget_token(self, token: str) -> None:
+        """Drop a token from this process's cache of verified tokens (logout takes effect here at once; other
+        processes see a revocation within ``settings.session_cache_seconds``)."""
+        self._bearer_cache.pop(hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest(), None)
+
+    def forget_principal(self, arn: str) -> None:
+        """Drop every cached token of one principal (logout everywhere, a disabled user)."""
+        for key in [k for k, (p, _, _) in self._bearer_cache.items() if p.arn == arn]:
+            self._bearer_cache.pop(key, None)
+
     def _from_token_uncached(self, token: str, now: float) -> Principal:
         if _token_type(token) == SESSION_TYP:
             return self._from_session(token, now)

@@ -321,8 +321,10 @@ def logout(call: Call) -> Answer:
     sessions = call.iam.sessions
     if everywhere:
         sessions.revoke_all(principal.arn, now=call.now)
+        call.iam.forget_principal(principal.arn)
     else:
         sessions.revoke(sessions.verify(token, now=call.now).session_id)
+        call.iam.forget_token(token)
     logger.info("sts logout: %s%s (request %s)", principal.arn, " everywhere" if everywhere else "", call.request_id)
     return Answer({"logged_out": True, "everywhere": everywhere}, {"Set-Cookie": sessions.clear_cookie_header()})
 
