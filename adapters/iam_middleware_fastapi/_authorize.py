@@ -80,7 +80,7 @@ class Authorize:
         view = request_view(scope)
         request_id = state.get("request_id") or new_request_id(view.header("x-request-id"))
         state["request_id"] = request_id
-        ip: str | None = view.client_host
+        ip = source_ip(view, iam.settings.trusted_proxies)
         try:
             if isinstance(connection, Request) and iam.sigv4.needs_body(view):
                 view = request_view(scope, await _body(connection))
@@ -89,7 +89,6 @@ class Authorize:
             if principal is None:
                 raise MissingCredentialError("This resource requires authentication.")
             resource, context = render_permission(iam, view, self.permission, scope.get("path_params", {}), principal)
-            ip = source_ip(view, iam.settings.trusted_proxies)
             principal, decision = iam.check(view, self.permission.action, resource, context=context,
                                             principal=principal, source_ip=ip)
         except IAMError as error:

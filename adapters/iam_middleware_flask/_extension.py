@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import Rule
 
 from iam_middleware._asgi import error_response, log_decision, new_request_id, render_permission, source_ip
 from iam_middleware._exceptions import (
@@ -124,10 +125,12 @@ class IAMFlask:
         """Declare a view public: no credential needed, no policy consulted."""
         return public(fn)
 
-    def requirement(self, app: Flask, endpoint: str | None, method: str) -> Requirement | None:
-        """What ``endpoint`` requires for ``method``: declared on its view (or view class), or in the rules."""
-        if endpoint is None:
+    def requirement(self, app: Flask, url_rule: Rule | None, method: str) -> Requirement | None:
+        """What the view of ``url_rule`` requires for ``method``: declared on the view (or its view class), or
+        in the rules table for the rule's template. Declared in both is a ConfigurationError."""
+        if url_rule is None:
             return None
+        endpoint = url_rule.endpoint
         if self.public_static and (endpoint == "static" or endpoint.endswith(".static")):
             return PUBLIC
         view = app.view_functions.get(endpoint)
@@ -137,20 +140,13 @@ class IAMFlask:
             found = declared(view_class, method)
         if found is None and view is not None:
             found = declared(view, method)
-        ruled = self._ruled(app, endpoint, method)
-        if found is not None and ruled is not None:
-            raise ConfigurationError(f"endpoint {endpoint!r} is declared both on its view and in the rules table; "
+        template = _FLASK_PARAM.sub(lambda m: f"{{{m.group(2)}:path}}" if m.group(1) == "path" else f"{{{m.group(2)}}}",
+                                    url_rule.rule)
+        rule = self.rules.for_template(method, template)
+        if found is not None and rule is not None:
+            raise ConfigurationError(f"{method} {url_rule.rule} is declared both on its view and in the rules table; "
                                      "declare it once")
-        return found if found is not None else ruled
-
-    def _ruled(self, app: Flask, endpoint: str, method: str) -> Requirement | None:
-        for url_rule in app.url_map.iter_rules(endpoint):
-            template = _FLASK_PARAM.sub(lambda m: f"{{{m.group(2)}:path}}" if m.group(1) == "path"
-                                        else f"{{{m.group(2)}}}", url_rule.rule)
-            rule = self.rules.for_template(method, template)
-            if rule is not None:
-                return rule.requirement
-        return None
+        return found if found is not None else rule.requirement if rule is not None else None
 
     def audit(self, app: Flask | None = None) -> list[str]:
         """Check every endpoint: declared twice is an error; undeclared ones are returned (and denied at run time)."""
@@ -163,7 +159,7 @@ class IAMFlask:
                     continue
                 if method == "HEAD" and "GET" in methods:
                     continue  # authorized as the view's GET
-                if self.requirement(app, url_rule.endpoint, method) is None:
+                if self.requirement(app, url_rule, method) is None:
                     undeclared.append(f"{method} {url_rule.rule}")
         if undeclared:
             message = "endpoints with no permission declared (denied to everyone): " + ", ".join(undeclared)
@@ -216,7 +212,7 @@ class IAMFlask:
 
     def _authorize(self, app: Flask, iam: IAM) -> tuple[Principal | None, Decision | None, str | None]:
         method = request.method
-        requirement = self.requirement(app, request.endpoint, method)
+        requirement = self.requirement(app, request.url_rule, method)
         if requirement is PUBLIC:
             return None, None, request.remote_addr
         # Exempt only a real preflight that Flask answers itself: a view handling OPTIONS is authorized as any.
