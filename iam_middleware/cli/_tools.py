@@ -8,9 +8,10 @@ import sys
 import time
 from typing import Any
 
-from .._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError, OTPError
 from ..authenticators._passwords import hash_password
-from ..authenticators._totp import TOTPDevice, new_device, provisioning_uri, qr_terminal
+from ..authenticators._totp import TOTPDevice, TOTPVerifier, qr_svg, qr_terminal
+from ..state import MemoryStore
 
 __all__ = ["add_parsers"]
 
@@ -26,6 +27,10 @@ def add_parsers(commands: Any) -> None:
     new.add_argument("--account", default="user", help="the account name shown in the authenticator app")
     new.add_argument("--issuer", default="iam-middleware")
     new.add_argument("--no-qr", action="store_true", help="do not draw the QR code")
+    new.add_argument("--svg", metavar="FILE", help="also write the QR code as an SVG image")
+    new.add_argument("--confirm", action="store_true",
+                     help="ask for the first code from the authenticator app and print the seed only once it verifies "
+                          "(a device is activated only after one valid code)")
     new.set_defaults(run=_totp_new)
     code = actions.add_parser("code", help="the current code of a seed (for demos and tests)")
     code.add_argument("secret", help="base32 seed")
@@ -48,15 +53,28 @@ def _hash(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _totp_new(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    device = new_device()
-    uri = provisioning_uri(device, args.account, args.issuer)
-    print(f"totp_secret = \"{device.secret}\"   # keep it secret: env:NAME or secret:KEY in real directories")
+    verifier = TOTPVerifier(MemoryStore())
+    pending = verifier.begin_enrollment(now=time.time())
+    uri = pending.provisioning_uri(args.account, args.issuer)
     print(uri)
-    if not args.no_qr:
-        try:
+    try:
+        if not args.no_qr:
             print(qr_terminal(uri))
-        except ModuleNotFoundError as exc:
-            print(f"(no QR code: {exc})", file=sys.stderr)
+        if args.svg:
+            with open(args.svg, "w", encoding="utf-8") as handle:
+                handle.write(qr_svg(uri))
+    except ModuleNotFoundError as exc:
+        print(f"(no QR code: {exc})", file=sys.stderr)
+    device = pending.device
+    if args.confirm:
+        code = input("First code from the authenticator app: ").strip()
+        try:
+            device = verifier.confirm_enrollment(args.account, pending, code, now=time.time())
+        except OTPError as exc:
+            print(f"error: the device is not activated: {exc.message}", file=sys.stderr)
+            return 1
+        print("Verified: the device is active.")
+    print(f"totp_secret = \"{device.secret}\"   # keep it secret: env:NAME or secret:KEY in real directories")
     return 0
 
 
