@@ -92,11 +92,11 @@ class Authorize:
             principal, decision = iam.check(view, self.permission.action, resource, context=context,
                                             principal=principal, source_ip=ip)
         except IAMError as error:
-            _log(scope, request_id, principal, None, error, ip)
+            _log(scope, request_id, principal, None, error, ip, self.permission.action)
             if scope["type"] == "websocket":
                 raise WebSocketException(code=1008, reason=error.code) from None
             raise
-        _log(scope, request_id, principal, decision, None, ip)
+        _log(scope, request_id, principal, decision, None, ip, self.permission.action)
         state["iam_principal"] = principal
         state["iam_decision"] = decision
         scope["user"] = principal
@@ -132,9 +132,9 @@ async def _body(request: Request) -> bytes:
 
 
 def _log(scope: Any, request_id: str, principal: Principal | None, decision: Decision | None,
-         error: IAMError | None, ip: str | None) -> None:
+         error: IAMError | None, ip: str | None, action: str) -> None:
     log_decision(request_id=request_id, method=scope.get("method", "WEBSOCKET"), path=scope.get("path"),
-                 principal=principal, source_ip=ip, decision=decision, error=error,
+                 principal=principal, source_ip=ip, decision=decision, error=error, action=action,
                  outcome=decision.kind.value if decision is not None else None)
 
 

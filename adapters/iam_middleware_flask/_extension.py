@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -53,6 +54,18 @@ _FLASK_PARAM = re.compile(r"<(?:([A-Za-z_]\w*)(?:\([^)]*\))?:)?([A-Za-z_]\w*)>")
 # What clients leave unencoded in a path (RFC 3986 pchar), for servers that do not pass the raw request target.
 _PATH_SAFE = "/:@!$&'()*+,;=~"
 _METHOD_OVERRIDES = ("HTTP_X_HTTP_METHOD_OVERRIDE", "HTTP_X_HTTP_METHOD", "HTTP_X_METHOD_OVERRIDE")
+
+
+@dataclass(slots=True)
+class _Trail:
+    """What is known about a request so far, for its decision record (filled in as authorization proceeds)."""
+
+    ip: str | None
+    outcome: str | None = None
+    principal: Principal | None = None
+    action: str | None = None
+    resource: str | None = None
+    decision: Decision | None = None
 
 
 class _AppState:
@@ -180,61 +193,66 @@ class IAMFlask:
             return None
         request_id = new_request_id(request.headers.get("X-Request-ID"))
         g.request_id = request_id
-        principal: Principal | None = None
-        ip = request.remote_addr
+        trail = _Trail(ip=request.remote_addr)
         try:
             if not state.audited:
                 self.audit(app)
                 state.audited = True
-            principal, decision, ip = self._authorize(app, state.iam)
+            self._authorize(app, state.iam, trail)
         except IAMError as error:
-            self._log(request_id, principal, None, error, ip)
+            self._log(request_id, trail, error)
             return self._deny(error, request_id)
         except RequestEntityTooLarge:
             too_large = BadRequestError(f"The request body is larger than {self.max_body_bytes} bytes.",
                                         code="EntityTooLarge")
             too_large.status_code = 413
-            self._log(request_id, principal, None, too_large, ip)
+            self._log(request_id, trail, too_large)
             return self._deny(too_large, request_id)
         except Exception:  # noqa: BLE001 - fail closed, never a 500 from the authorization path
             logger.exception("authorization failed closed (request %s)", request_id)
             denied = AccessDeniedError("The request could not be authorized.", code="AuthorizationFailed")
+            self._log(request_id, trail, denied)
             return self._deny(denied, request_id)
-        if decision is not None:
-            self._log(request_id, principal, decision, None, ip)
+        self._log(request_id, trail, None)
         # The action is the method the server received; the view must not act on an override (SECURITY.md R9).
         # Removed only now: a SigV4 signature may cover these headers.
         for key in _METHOD_OVERRIDES:
             request.environ.pop(key, None)
-        g.principal = principal
-        g.iam_decision = decision
+        g.principal = trail.principal
+        g.iam_decision = trail.decision
         return None
 
-    def _authorize(self, app: Flask, iam: IAM) -> tuple[Principal | None, Decision | None, str | None]:
+    def _authorize(self, app: Flask, iam: IAM, trail: _Trail) -> None:
+        """Decide the request, filling ``trail``; raise the IAMError to answer."""
         method = request.method
         requirement = self.requirement(app, request.url_rule, method)
         if requirement is PUBLIC:
-            return None, None, request.remote_addr
+            trail.outcome = "Public"
+            return
         # Exempt only a real preflight that Flask answers itself: a view handling OPTIONS is authorized as any.
         automatic = getattr(request.url_rule, "provide_automatic_options", False)
         if (self.cors_preflight and method == "OPTIONS" and automatic and request.headers.get("Origin") is not None
                 and request.headers.get("Access-Control-Request-Method") is not None):
-            return None, None, request.remote_addr
+            trail.outcome = "Preflight"
+            return
         view = request_view()
         if iam.sigv4.needs_body(view):
             view = request_view(self._body())
-        ip = source_ip(view, iam.settings.trusted_proxies)
+        trail.ip = source_ip(view, iam.settings.trusted_proxies)
         principal = iam.authenticate(view)
         if principal is None:
             raise MissingCredentialError("This resource requires authentication.")
+        trail.principal = principal
         if not isinstance(requirement, Permission):
             template = request.url_rule.rule if request.url_rule is not None else request.path
             raise AccessDeniedError(f"User: {principal.arn} is not authorized to perform: {method} {template} because "
                                     "no permission is declared for this route")
+        trail.action = requirement.action
         resource, context = render_permission(iam, view, requirement, request.view_args or {}, principal)
-        principal, decision = iam.check(view, requirement.action, resource, context=context, principal=principal,
-                                        source_ip=ip)
-        return principal, decision, ip
+        trail.resource = resource
+        trail.principal, trail.decision = iam.check(view, requirement.action, resource, context=context,
+                                                    principal=principal, source_ip=trail.ip)
+        trail.outcome = trail.decision.kind.value
 
     def _body(self) -> bytes:
         """The body for SigV4's payload hash, cached for the view; bounded by ``max_body_bytes``."""
@@ -252,11 +270,10 @@ class IAMFlask:
         return Response(payload, status=status, headers=headers)
 
     @staticmethod
-    def _log(request_id: str, principal: Principal | None, decision: Decision | None, error: IAMError | None,
-             ip: str | None) -> None:
-        log_decision(request_id=request_id, method=request.method, path=request.path, principal=principal,
-                     source_ip=ip, decision=decision, error=error,
-                     outcome=decision.kind.value if decision is not None else None)
+    def _log(request_id: str, trail: _Trail, error: IAMError | None) -> None:
+        log_decision(request_id=request_id, method=request.method, path=request.path, principal=trail.principal,
+                     source_ip=trail.ip, decision=trail.decision, error=error, action=trail.action,
+                     resource=trail.resource, outcome=trail.outcome)
 
 
 def request_view(body: bytes | None = None) -> RequestView:

@@ -4,6 +4,7 @@ real uvicorn server; bearer sessions from real password + TOTP logins, SigV4 fro
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import time
@@ -204,6 +205,21 @@ async def test_public_route_needs_no_credential(client: httpx.AsyncClient) -> No
     response = await client.get("/public")
     assert response.status_code == 200
     assert response.json() == {"public": True}
+
+
+async def test_every_decision_is_logged_without_credentials(client: httpx.AsyncClient, iam: IAM,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    token = login(iam, "alice")
+    with caplog.at_level(logging.INFO, logger="iam_middleware.decisions"):
+        await client.get("/orders/1", headers={**bearer(token), "X-Request-ID": "allowed-1"})
+        await client.delete("/orders/1", headers={**bearer(token), "X-Request-ID": "denied-1"})
+    records = {r.iam["request_id"]: r.iam for r in caplog.records if hasattr(r, "iam")}
+    assert records["allowed-1"]["decision"] == "Allowed"
+    assert records["allowed-1"]["action"] == "orders:GetOrder"
+    assert records["allowed-1"]["resource"] == "arn:app:orders::111122223333:order/1"
+    assert records["allowed-1"]["principal"] == ARN["alice"]
+    assert records["denied-1"]["decision"] == "ImplicitlyDenied" and records["denied-1"]["status"] == 403
+    assert token not in caplog.text
 
 
 # SigV4 -------------------------------------------------------------------------------------------------------------

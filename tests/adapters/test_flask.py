@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import subprocess
 import time
@@ -341,6 +342,26 @@ def test_explanation_only_when_enabled_and_asked(iam: IAM) -> None:
     explaining, _ = make_app(iam, explain=True)
     body = explaining.test_client().delete("/orders/1", headers={**bearer(token), "X-IAM-Explain": "1"}).get_json()
     assert body["explanation"]["decision"] == "ImplicitlyDenied"
+
+
+def test_every_decision_is_logged_without_credentials(app: Flask, iam: IAM,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    token = login(iam, "alice")
+    client = app.test_client()
+    with caplog.at_level(logging.INFO, logger="iam_middleware.decisions"):
+        client.get("/orders/1", headers={**bearer(token), "X-Request-ID": "allowed-1"})
+        client.delete("/orders/1", headers={**bearer(token), "X-Request-ID": "denied-1"})
+        client.get("/public", headers={"X-Request-ID": "public-1"})
+        client.get("/orders/1", headers={"X-Request-ID": "anonymous-1"})
+    records = {r.iam["request_id"]: r.iam for r in caplog.records if hasattr(r, "iam")}
+    assert records["allowed-1"]["decision"] == "Allowed"
+    assert records["allowed-1"]["resource"] == "arn:app:orders::111122223333:order/1"
+    assert records["allowed-1"]["principal"] == ARN["alice"]
+    assert records["denied-1"]["decision"] == "ImplicitlyDenied" and records["denied-1"]["status"] == 403
+    assert records["denied-1"]["principal"] == ARN["alice"]
+    assert records["public-1"]["decision"] == "Public"
+    assert records["anonymous-1"]["decision"] == "Refused" and records["anonymous-1"]["status"] == 401
+    assert token not in caplog.text
 
 
 # Flask's own routing answers -----------------------------------------------------------------------------------------
