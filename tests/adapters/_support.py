@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from wsgiref.simple_server import make_server as make_wsgiref_server
 
@@ -50,6 +51,33 @@ PATH_TRICKS = [
     "/admin//", "/ADMIN", "/Admin", "/admin%00", "/admin%00.json", "/admin;x=1", "/admin/", "/admin%3F", "/admin%23",
     "/%EF%BC%A1dmin", "/admin%20", "/admin..", "/admin?x=/admin",
 ]
+
+
+#: Pieces of request targets aimed at /admin, for property tests: every join of them is a path trick or a miss.
+PATH_PIECES = ["/", "admin", "ADMIN", "dmin", "%61", "%2F", "%2f", "%5C", "%25", "%2e", "%2E", ".", "..", ";",
+               "%00", "%3F", "%23", "%20", "public", "x=1", "~", "%C3%A9", "%FF"]
+
+
+async def asgi_get(app: Any, raw_path: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+    """Call an ASGI app with the scope uvicorn builds for this raw path (percent-decoded ``path``), no client in
+    between to normalize it; return the status and body."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": unquote(raw_path.decode("ascii")), "raw_path": raw_path, "root_path": "", "query_string": b"",
+        "headers": [(b"host", b"testserver"), *((k.lower().encode(), v.encode()) for k, v in headers.items())],
+        "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
 
 def demo_iam(clock: Any = None) -> IAM:

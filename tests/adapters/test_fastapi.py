@@ -3,6 +3,7 @@ real uvicorn server; bearer sessions from real password + TOTP logins, SigV4 fro
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import shutil
@@ -14,6 +15,8 @@ from typing import Annotated, Any
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Request, Security
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from iam_middleware import IAM, ConfigurationError, Principal, permission, public
@@ -27,7 +30,9 @@ from ._support import (
     KEYS,
     NOW,
     ORDER,
+    PATH_PIECES,
     PATH_TRICKS,
+    asgi_get,
     botocore_headers,
     demo_iam,
     freeze_botocore,
@@ -452,6 +457,24 @@ def test_the_protected_view_is_reachable_by_whom_policies_allow(live: tuple[int,
     for port in (with_mw, alone):
         status, _, body = raw_request(port, "GET", "/admin", bearer(carol))
         assert status == 200 and ADMIN_BODY.encode() in body
+
+
+@pytest.fixture(scope="module")
+def in_process() -> tuple[FastAPI, FastAPI, str]:
+    iam = demo_iam()
+    return make_app(iam, middleware=True), make_app(iam, middleware=False), login(iam, "alice")
+
+
+@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(st.sampled_from(PATH_PIECES), min_size=1, max_size=8))
+def test_no_request_target_reaches_the_protected_view(in_process: tuple[FastAPI, FastAPI, str],
+                                                       pieces: list[str]) -> None:
+    raw = ("/" + "".join(pieces)).encode()
+    with_mw, alone, alice = in_process
+    for app in (with_mw, alone):
+        for headers in ({}, bearer(alice)):
+            status, body = asyncio.run(asgi_get(app, raw, headers))
+            assert ADMIN_BODY.encode() not in body, (raw, status)
 
 
 @pytest.mark.parametrize("method", ["HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE"])

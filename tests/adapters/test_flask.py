@@ -18,6 +18,8 @@ import httpx
 import pytest
 from flask import Blueprint, Flask, g, request
 from flask.views import MethodView
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -43,6 +45,7 @@ from ._support import (
     EXAMPLES,
     KEYS,
     ORDER,
+    PATH_PIECES,
     PATH_TRICKS,
     botocore_headers,
     demo_iam,
@@ -486,6 +489,26 @@ def test_path_tricks_through_the_test_client(app: Flask, iam: IAM, target: str) 
         response = client.get("/", query_string=query, headers=headers, environ_overrides=environ)
         assert ADMIN_BODY not in response.get_data(as_text=True)
         assert response.status_code in (400, 401, 403, 404, 405), (target, response.status_code)
+
+
+@pytest.fixture(scope="module")
+def in_process() -> tuple[Flask, str]:
+    iam = demo_iam()
+    return make_app(iam)[0], login(iam, "alice")
+
+
+@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(st.sampled_from(PATH_PIECES), min_size=1, max_size=8))
+def test_no_request_target_reaches_the_protected_view(in_process: tuple[Flask, str], pieces: list[str]) -> None:
+    # PATH_INFO as Werkzeug's server decodes it (UTF-8, then the WSGI latin-1 dance), the raw target alongside.
+    raw = "/" + "".join(pieces)
+    environ = {"PATH_INFO": unquote(raw).encode("utf-8", "surrogateescape").decode("latin-1"), "RAW_URI": raw,
+               "REQUEST_URI": raw}
+    app, alice = in_process
+    client = app.test_client()
+    for headers in ({}, bearer(alice)):
+        response = client.get("/", headers=headers, environ_overrides=environ)
+        assert ADMIN_BODY not in response.get_data(as_text=True), (raw, response.status_code)
 
 
 def test_double_slash_is_authorized_as_the_route_flask_dispatches_to(live: tuple[int, int, str, str]) -> None:
