@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, Request, Security, WebSocket
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
@@ -44,6 +44,8 @@ from ._support import (
 pytestmark = pytest.mark.anyio
 
 BASE = "http://testserver"
+# Module level: FastAPI evaluates string annotations (PEP 563) in the module's namespace.
+WS_READ = Authorize("orders:ListOrders")
 
 
 @pytest.fixture
@@ -388,6 +390,43 @@ async def test_conflicting_declarations_never_run_the_view(iam: IAM, middleware:
         response = await c.get("/orders/1", headers=bearer(login(iam, "carol")))
     assert response.status_code in (403, 500)
     assert ran == []
+
+
+async def ws_handshake(app: FastAPI, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """Open a websocket on /ws the way a server does (raw ASGI), send one message; return what the app sent."""
+    scope = {"type": "websocket", "asgi": {"version": "3.0"}, "path": "/ws", "raw_path": b"/ws", "root_path": "",
+             "query_string": b"", "scheme": "ws", "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
+             "headers": [(b"host", b"testserver"), *((k.lower().encode(), v.encode()) for k, v in headers.items())],
+             "subprotocols": []}
+    inbox = [{"type": "websocket.connect"}, {"type": "websocket.receive", "text": "hi"},
+             {"type": "websocket.disconnect", "code": 1000}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return inbox.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_websocket_dependency_alone_closes_refused_handshakes(iam: IAM) -> None:
+    app = FastAPI()
+    install(app, iam, middleware=False)
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket, principal: Annotated[Principal, Depends(WS_READ)]) -> None:
+        await websocket.accept()
+        await websocket.send_text(principal.arn)
+        await websocket.close()
+
+    refused = await ws_handshake(app, {})
+    assert refused == [{"type": "websocket.close", "code": 1008, "reason": "MissingAuthenticationToken"}]
+    accepted = await ws_handshake(app, bearer(login(iam, "alice")))
+    assert [m["type"] for m in accepted][:2] == ["websocket.accept", "websocket.send"]
+    assert accepted[1]["text"] == ARN["alice"]
 
 
 # OpenAPI -----------------------------------------------------------------------------------------------------------
