@@ -63,9 +63,11 @@ class Authorize:
         principal: Principal | None = state.get("iam_principal")
         decision: Decision | None = state.get("iam_decision")
         if principal is not None and decision is not None and decision.action == self.permission.action:
-            resource, _ = render_permission(self._iam(connection), request_view(scope), self.permission,
-                                            scope.get("path_params", {}), principal)
-            if decision.resource == resource:
+            # The middleware decided this route's one permission. Where the IAM is at hand (not in a mounted app
+            # without install), check it rendered the same resource too.
+            iam = self._find_iam(connection)
+            if iam is None or decision.resource == render_permission(
+                    iam, request_view(scope), self.permission, scope.get("path_params", {}), principal)[0]:
                 return principal
         # No middleware, or it did not decide this permission (a CORS preflight it let through): decide here.
         return await self._check(connection, state, principal)
@@ -103,12 +105,15 @@ class Authorize:
         scope["auth"] = IAMCredentials(principal, decision)
         return principal
 
-    def _iam(self, connection: HTTPConnection) -> IAM:
+    def _find_iam(self, connection: HTTPConnection) -> IAM | None:
         if self.iam is not None:
             return self.iam
-        app = connection.scope.get("app")
-        found = getattr(getattr(app, "state", None), "iam", None)
-        if not isinstance(found, IAM):
+        found = getattr(getattr(connection.scope.get("app"), "state", None), "iam", None)
+        return found if isinstance(found, IAM) else None
+
+    def _iam(self, connection: HTTPConnection) -> IAM:
+        found = self._find_iam(connection)
+        if found is None:
             raise ConfigurationError(f"{self!r} has no IAM: call iam_middleware_fastapi.install(app, iam) or pass "
                                      "Authorize(..., iam=iam)")
         return found

@@ -46,6 +46,7 @@ pytestmark = pytest.mark.anyio
 BASE = "http://testserver"
 # Module level: FastAPI evaluates string annotations (PEP 563) in the module's namespace.
 WS_READ = Authorize("orders:ListOrders")
+READ = Authorize("orders:GetOrder", ORDER)
 
 
 @pytest.fixture
@@ -327,6 +328,24 @@ async def test_middleware_decision_is_reused_not_repeated(iam: IAM) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
         assert (await c.get("/orders/3", headers=bearer(login(iam, "alice")))).status_code == 200
     assert calls == ["orders:GetOrder"]
+
+
+async def test_mounted_app_behind_the_parents_middleware(iam: IAM) -> None:
+    # The sub-app never called install(): the parent's middleware decides, the dependency hands over the principal.
+    inner = FastAPI()
+
+    @inner.get("/orders/{order_id}")
+    async def get_order(order_id: str, principal: Annotated[Principal, Depends(READ)]) -> Any:
+        return {"order": order_id, "by": principal.arn}
+
+    outer = FastAPI()
+    install(outer, iam)
+    outer.mount("/inner", inner)
+    token = login(iam, "alice")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=outer), base_url=BASE) as c:
+        assert (await c.get("/inner/orders/3")).status_code == 401
+        response = await c.get("/inner/orders/3", headers=bearer(token))
+        assert response.status_code == 200 and response.json() == {"order": "3", "by": ARN["alice"]}
 
 
 def test_permission_and_authorize_disagreeing_is_a_configuration_error(iam: IAM) -> None:
