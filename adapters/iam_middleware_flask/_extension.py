@@ -117,6 +117,8 @@ class IAMFlask:
 
     def init_app(self, app: Flask, iam: IAM | None = None) -> None:
         """Register the authorization hook on ``app`` (first among its ``before_request`` functions)."""
+        if _EXTENSION in app.extensions:
+            raise ConfigurationError(f"IAMFlask is already set up on app {app.name!r}")
         iam = iam or self.iam
         if iam is None:
             file = app.config.get("IAM_FILE")

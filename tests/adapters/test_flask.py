@@ -275,6 +275,11 @@ def test_init_app_without_an_iam_is_a_configuration_error() -> None:
         IAMFlask(Flask(__name__))
 
 
+def test_init_app_twice_is_a_configuration_error(app: Flask, iam: IAM) -> None:
+    with pytest.raises(ConfigurationError, match="already set up"):
+        IAMFlask(app, iam)
+
+
 def test_authorization_runs_before_the_apps_own_before_request(iam: IAM) -> None:
     app = Flask(__name__)
     seen: list[str] = []
