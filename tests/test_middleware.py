@@ -14,7 +14,7 @@ import datetime
 import json
 import logging
 import tomllib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -146,7 +146,7 @@ def client(app: ASGIApp, *, base_url: str = BASE_URL, peer: str = "127.0.0.1") -
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(peer, 50000)), base_url=base_url)
 
 
-async def asgi_call(app: ASGIApp, scope: Scope, incoming: list[Message] | None = None) -> list[Message]:
+async def asgi_call(app: ASGIApp, scope: Scope, incoming: Sequence[Message] | None = None) -> list[Message]:
     """Run one ASGI call with hand-built messages; returns what the app sent."""
     queue = list(incoming or [{"type": "http.request", "body": b"", "more_body": False}])
     sent: list[Message] = []
@@ -471,7 +471,8 @@ async def test_a_client_that_disconnects_mid_body_is_400() -> None:
     headers = sigv4("POST", f"{BASE_URL}/orders", user="carol", body=b"abc")
     scope = http_scope("/orders", method="POST",
                        headers=[(k.lower().encode(), v.encode()) for k, v in headers.items()])
-    incoming = [{"type": "http.request", "body": b"a", "more_body": True}, {"type": "http.disconnect"}]
+    incoming: list[Message] = [{"type": "http.request", "body": b"a", "more_body": True},
+                               {"type": "http.disconnect"}]
     sent = await asgi_call(protect(), scope, incoming)
     assert status_of(sent) == 400
     assert json.loads(body_of(sent))["error"] == "IncompleteBody"

@@ -19,14 +19,17 @@ from starlette.routing import Host, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 from test_middleware import (
     ACCOUNT,
+    BASE_URL,
     ORDER,
     asgi_call,
     bearer,
     body_of,
     echo,
+    endpoint,
     login,
     make_iam,
     protect,
+    sigv4,
     status_of,
 )
 
@@ -297,10 +300,8 @@ async def test_path_parameters_cannot_carry_slashes_or_dot_segments(raw: bytes, 
 @pytest.mark.anyio
 async def test_a_wildcard_or_variable_in_a_parameter_never_widens_a_policy(iam: IAM) -> None:
     # dave may delete only order/${aws:username}, i.e. order/dave.
-    from test_middleware import BASE_URL, sigv4
-
-    router = Starlette(routes=[Route("/orders/{order_id}", permission("orders:DeleteOrder", ORDER)(echo),
-                                     methods=["DELETE"])])
+    delete_order = endpoint("delete_order", permission("orders:DeleteOrder", ORDER))
+    router = Starlette(routes=[Route("/orders/{order_id}", delete_order, methods=["DELETE"])])
     results = {}
     for order_id in ("dave", "*", "${aws:username}", "dav?", "dave/../carol"):
         quoted = order_id.replace("$", "%24").replace("{", "%7B").replace("}", "%7D").replace("?", "%3F")

@@ -35,6 +35,7 @@ from test_middleware import (
 from test_middleware_websocket import LiveClock, feed, purge_feed, ticker
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from iam_middleware import IAM, permission
 
@@ -220,10 +221,10 @@ def test_a_refused_websocket_handshake_is_an_http_answer(server: Server, carol: 
 def test_a_cross_site_websocket_with_the_session_cookie_is_refused(server: Server, iam: IAM, clock: LiveClock) -> None:
     cookie = {"Cookie": f"{iam.settings.cookie_name}={login(iam, 'bob', now=clock())}"}
     with pytest.raises(InvalidStatus) as refused:
-        connect(f"{server.ws}/feed", additional_headers=cookie, origin="https://evil.example", open_timeout=5)
+        connect(f"{server.ws}/feed", additional_headers=cookie, origin=Origin("https://evil.example"), open_timeout=5)
     assert refused.value.response.status_code == 403
     assert json.loads(refused.value.response.body)["error"] == "CSRFCheckFailed"
-    with connect(f"{server.ws}/feed", additional_headers=cookie, origin=server.http, open_timeout=5) as ws:
+    with connect(f"{server.ws}/feed", additional_headers=cookie, origin=Origin(server.http), open_timeout=5) as ws:
         assert json.loads(ws.recv(timeout=5))["principal"] == f"arn:app:iam::{ACCOUNT}:user/bob"
 
 

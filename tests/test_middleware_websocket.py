@@ -22,7 +22,7 @@ from test_middleware import (
     NOW,
     Clock,
     bearer,
-    echo,
+    endpoint,
     login,
     make_iam,
     protect,
@@ -32,7 +32,7 @@ from test_middleware import (
 
 from iam_middleware import IAM, Permission, Principal, Rule, RuleTable, permission, public
 
-HTTP_RESPONSE = {"websocket.http.response": {}}
+HTTP_RESPONSE: dict[str, Any] = {"websocket.http.response": {}}
 
 
 @pytest.fixture
@@ -171,7 +171,7 @@ def ws_app() -> Starlette:
     return Starlette(routes=[
         WebSocketRoute("/feed", feed), WebSocketRoute("/ticker", ticker), WebSocketRoute("/purge", purge_feed),
         WebSocketRoute("/lobby", lobby), WebSocketRoute("/unrouted", unrouted),
-        Route("/orders", permission("orders:ListOrders")(echo)),
+        Route("/orders", endpoint("orders", permission("orders:ListOrders"))),
     ])
 
 
@@ -255,8 +255,11 @@ async def opened(app: ASGIApp, scope: Scope) -> list[Message]:
     """Open, read the greeting, say goodbye; what the app sent."""
     connection = Connection()
     await connection.client_sends({"type": "websocket.connect"})
+    async def run() -> None:
+        await app(scope, connection.receive, connection.send)
+
     async with anyio.create_task_group() as group:
-        group.start_soon(app, scope, connection.receive, connection.send)
+        group.start_soon(run)
         await connection.wait_for("websocket.send")
         await connection.client_sends({"type": "websocket.receive", "text": "hello"})
         await connection.client_sends({"type": "websocket.disconnect", "code": 1000})
