@@ -103,8 +103,8 @@ class DirectoryReloader:
 
     ``poll_interval`` bounds how late a file change (or a lost announcement of another process's reload) is
     noticed. When the store cannot be read, reloads announced by other processes are not seen (a warning is
-    logged), while file changes still are; credentials that need no shared state keep working.
-    ``max_staleness`` is how long the last read shared version is trusted before it is re-read.
+    logged), while file changes still are; credentials that need no shared state keep working. ``max_staleness``
+    is how long the last shared version read stays in use while the store cannot be read again.
     """
 
     def __init__(
