@@ -16,7 +16,7 @@ import httpx
 import jwt
 import redis
 
-from .conftest import (
+from ._cluster import (
     ACCOUNT,
     ALICE_KEY,
     IDP_SECRET,
