@@ -2,7 +2,7 @@
 file keeps the last good directory; no valid directory at all refuses everything and says why; requests in flight
 finish; a store that cannot answer never stops credentials that do not need it.
 
-Requests go through the real middleware (Starlette's TestClient) signed by real botocore; Redis is a real server.
+Requests go through the real middleware (httpx's ASGI transport), signed by real botocore; Redis is a real server.
 """
 
 from __future__ import annotations
@@ -43,17 +43,17 @@ ACCOUNT = "111122223333"
 BASE = "http://testserver"
 ALICE_KEY = ("AKIADEMOALICE0000001", "demo/alice/wJalrXUtnFEMI/K7MDENG/bPxRfiCY")
 OPS_KEY = ("AKIATESTOPS000000001", "test/ops/3nQ7pX9vL2mR8sT4wY6zB1cD5fG0hJ")
+DIRECTORY = f"arn:app:iam::{ACCOUNT}:directory"  # what the admin endpoint's permissions name
 OPS = f"""
 [policies.DirectoryAdmin]
 document = {{ Version = "2012-10-17", Statement = [
-    {{ Effect = "Allow", Action = ["iam:ReloadDirectory", "iam:GetDirectoryStatus"],
-       Resource = "arn:app:iam::{ACCOUNT}:directory" }},
+    {{ Effect = "Allow", Action = ["iam:ReloadDirectory", "iam:GetDirectoryStatus"], Resource = "{DIRECTORY}" }},
 ] }}
 
 [users.ops]
 policies = ["DirectoryAdmin"]
 access_keys = [{{ id = "{OPS_KEY[0]}", secret = "{OPS_KEY[1]}" }}]
-""".replace("],\n       Resource", "], Resource")  # an inline table stays on one line in TOML
+"""
 ALICE_OFF = (f'id = "{ALICE_KEY[0]}",', f'id = "{ALICE_KEY[0]}", active = false,')
 POLL = 2.0
 
