@@ -188,7 +188,7 @@ class Snapshot:
     def _build_layers(self, principal: Principal, session_policy: Policy | None) -> tuple[PolicySet | None, ...]:
         """(identity, boundary, session, guardrails) of a user or role; an unknown one has no identity policies."""
         account = self.accounts.get(principal.account)
-        guardrails = PolicySet(account.guardrails) if account is not None and account.guardrails else None
+        guardrails = PolicySet.of(account.guardrails) if account is not None and account.guardrails else None
         if principal.type is PrincipalType.USER:
             user = self.users.get(principal.arn)
             if user is None:

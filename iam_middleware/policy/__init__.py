@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._authorizer import Authorizer
 from ._decision import Decision, DecisionKind, MatchedStatement
 from ._evaluate import Caller, CallerKind, evaluate
 from ._issues import PolicyIssue, Severity
@@ -10,6 +11,7 @@ from ._parse import load_json, parse_policy
 from ._policyset import PolicySet
 
 __all__ = [
+    "Authorizer",
     "Caller",
     "CallerKind",
     "Decision",
