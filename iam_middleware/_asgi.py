@@ -36,7 +36,7 @@ from ._exceptions import (
 from ._iam import IAM
 from ._principal import Principal
 from ._request import RequestView
-from ._resolve import Resolved, all_routes, methods_of, requirement_of, resolve, routes_of
+from ._resolve import all_routes, methods_of, requirement_of, resolve, routes_of
 from ._routes import (
     PUBLIC,
     MissingValueError,
@@ -46,6 +46,7 @@ from ._routes import (
     canonical_path,
     render,
     request_values,
+    unknown_placeholders,
 )
 from .policy import Decision
 from .state import MemoryStore, StateUnavailableError
@@ -76,7 +77,6 @@ _DESCRIPTION_UNSAFE = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
 _EXPIRY_POLL_SECONDS = 30.0
 # Path templates as Starlette writes them: ``{name}`` or ``{name:convertor}``.
 _ROUTE_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[A-Za-z_][A-Za-z0-9_]*)?\}")
-_FIXED_VALUES = frozenset({"account", "partition", "region"})
 
 
 class IAMCredentials(AuthCredentials):
@@ -153,12 +153,14 @@ class _Trail:
 
 @dataclass(frozen=True, slots=True)
 class _Target:
-    """What the request hits: its requirement (None: undeclared), path parameters, the route template (for
-    messages), and whether a route or rule answers this very method (so an OPTIONS handler is never exempt)."""
+    """What the request hits: its requirement (None: undeclared), path parameters, the route template and the
+    canonical path (for messages), and whether a route or rule answers this very method (so an OPTIONS handler is
+    never exempt)."""
 
     requirement: Requirement | None
     path_params: Mapping[str, Any]
     template: str
+    path: str
     found: bool
 
 
@@ -327,7 +329,7 @@ class IAMMiddleware:
         trail.principal = principal
         requirement = target.requirement
         if not isinstance(requirement, Permission):
-            what = target.template or _canonical_or_raw(view.raw_path)
+            what = target.template or target.path
             raise AccessDeniedError(f"User: {principal.arn} is not authorized to perform: {method} {what} because "
                                     "no permission is declared for this route")
         trail.action = requirement.action
@@ -347,20 +349,17 @@ class IAMMiddleware:
         if routes is not None:
             resolved, _ = resolve(routes, scope)
             if resolved is None:
-                return _Target(None, {}, "", False)
-            return self._with_rules(resolved, method)
+                return _Target(None, {}, "", path, False)
+            requirement = resolved.requirement
+            if requirement is None:
+                rule = self.rules.for_template(method, resolved.template)
+                requirement = rule.requirement if rule is not None else None
+            return _Target(requirement, resolved.path_params, resolved.template, path, True)
         ruled = self.rules.lookup(method, path)
         if ruled is None:
-            return _Target(None, {}, "", False)
-        rule, params = ruled
-        return _Target(rule.requirement, params, rule.path, rule.method == method)
-
-    def _with_rules(self, resolved: Resolved, method: str) -> _Target:
-        if resolved.requirement is not None:
-            return _Target(resolved.requirement, resolved.path_params, resolved.template, True)
-        rule = self.rules.for_template(method, resolved.template)
-        requirement = rule.requirement if rule is not None else None
-        return _Target(requirement, resolved.path_params, resolved.template, True)
+            return _Target(None, {}, "", path, False)
+        found, params = ruled
+        return _Target(found.requirement, params, found.path, path, found.method == method)
 
     async def _authenticate(self, view: RequestView) -> Principal | None:
         if self._offload:
@@ -489,14 +488,6 @@ class _ConnectionExpiredError(OSError):
     """Raised by ``send`` on a websocket closed because its credential expired (servers raise OSError likewise)."""
 
 
-def _canonical_or_raw(raw_path: bytes) -> str:
-    """The path for a message: decoded when it is canonical, else as received (Latin-1), never a bytes repr."""
-    try:
-        return canonical_path(raw_path)
-    except BadRequestError:
-        return raw_path.decode("latin-1")
-
-
 def _route_path(path: str, root_path: str) -> str:
     """The path below the app's ``root_path``, as Starlette's router computes it (servers may include it or not)."""
     if root_path and (path == root_path or path.startswith(root_path + "/")):
@@ -506,11 +497,10 @@ def _route_path(path: str, root_path: str) -> str:
 
 def _check_placeholders(requirement: Permission, template: str, method: str) -> None:
     """A route's permission may name only the route's own path parameters (plus the fixed and request values)."""
-    params = set(_ROUTE_PARAM.findall(template)) | _FIXED_VALUES
-    for name in sorted(requirement.placeholders()):
-        if name not in params and not name.startswith(("query.", "header.")):
-            raise ConfigurationError(f"{method} {template}: the permission for {requirement.action} names {{{name}}}, "
-                                     "which is not a parameter of this route")
+    unknown = unknown_placeholders(requirement, _ROUTE_PARAM.findall(template))
+    if unknown:
+        raise ConfigurationError(f"{method} {template}: the permission for {requirement.action} names "
+                                 f"{{{unknown[0]}}}, which is not a parameter of this route")
 
 
 def render_permission(iam: IAM, view: RequestView, requirement: Permission, path_params: Mapping[str, Any],

@@ -8,7 +8,7 @@ own router, then renders the permission here.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -30,6 +30,7 @@ __all__ = [
     "render",
     "render_template",
     "request_values",
+    "unknown_placeholders",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,6 +41,8 @@ _SOURCES = ("path", "query", "header")
 # Everything outside RFC 3986's unreserved set is percent-encoded in substituted values, so a value can never add a
 # wildcard (* ?), a policy variable ($), an ARN segment (:) or a path level (/) to the resource it is put into.
 _SAFE = "-._~"
+# Values every permission may name besides the route's own parameters.
+_FIXED_VALUES = frozenset({"account", "partition", "region"})
 # The request may add context keys of its own, but never the keys IAM itself computes from the credential and the
 # connection (aws:SourceIp, aws:PrincipalArn, aws:MultiFactorAuthPresent, ...): a value taken from the request would
 # let the caller choose them. AWS likewise lets a request carry only its tags in the aws: namespace.
@@ -160,6 +163,13 @@ def render_template(template: str, values: Mapping[str, Any]) -> str:
     return _PLACEHOLDER.sub(replace, template)
 
 
+def unknown_placeholders(requirement: Permission, path_params: Collection[str]) -> list[str]:
+    """The placeholders of ``requirement`` that a route with these path parameters can never fill (neither a
+    parameter, nor ``{account}``/``{partition}``/``{region}``, nor a ``query.``/``header.`` value)."""
+    names = requirement.placeholders() - set(path_params) - _FIXED_VALUES
+    return sorted(name for name in names if not name.startswith(("query.", "header.")))
+
+
 def request_values(
     path_params: Mapping[str, Any], query: Mapping[str, str], headers: Mapping[str, str], fixed: Mapping[str, str]
 ) -> dict[str, Any]:
@@ -220,6 +230,10 @@ class Rule:
             pos = match.end()
         pattern += re.escape(self.path[pos:])
         object.__setattr__(self, "_regex", re.compile(_without_trailing_slash(pattern)))
+        unknown = unknown_placeholders(self.requirement, names) if isinstance(self.requirement, Permission) else []
+        if unknown:
+            raise ConfigurationError(f"rule {self.method} {self.path}: the permission names {{{unknown[0]}}}, which "
+                                     "is not a parameter of this path")
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         """The path parameters if this rule governs ``method`` on the canonical ``path``, else None."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime
+import ipaddress
 import json
 import logging
 import tomllib
@@ -39,9 +40,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from iam_middleware import IAM, PUBLIC, IAMCredentials, IAMMiddleware, Principal, Rule, RuleTable, permission, public
+from iam_middleware._asgi import render_permission, source_ip
 from iam_middleware._exceptions import ConfigurationError
+from iam_middleware._request import RequestView
 from iam_middleware._resolve import REQUIREMENT_FINDERS
-from iam_middleware._routes import Permission
+from iam_middleware._routes import MissingValueError, Permission
 from iam_middleware.state import MemoryStore, StateUnavailableError
 from iam_middleware.state._redis import RedisStore
 
@@ -457,6 +460,25 @@ async def test_a_signed_body_is_verified_and_still_reaches_the_app_whole() -> No
 
 
 @pytest.mark.anyio
+async def test_after_the_replayed_body_the_app_receives_from_the_server() -> None:
+    # The body was read to verify the signature; the app gets it once, then the server's own messages.
+    seen: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(await receive())
+        seen.append(await receive())
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    headers = sigv4("POST", f"{BASE_URL}/orders", user="carol", body=b"abc")
+    scope = http_scope("/orders", method="POST", headers=[(k.lower().encode(), v.encode()) for k, v in headers.items()])
+    incoming: list[Message] = [{"type": "http.request", "body": b"abc", "more_body": False},
+                               {"type": "http.disconnect"}]
+    sent = await asgi_call(IAMMiddleware(app, iam=make_iam(), routes_from=orders_app()), scope, incoming)
+    assert status_of(sent) == 200
+    assert seen == [{"type": "http.request", "body": b"abc", "more_body": False}, {"type": "http.disconnect"}]
+
+
+@pytest.mark.anyio
 async def test_a_body_larger_than_the_limit_is_413_before_the_app() -> None:
     body = b"x" * 2048
     headers = sigv4("POST", f"{BASE_URL}/orders", user="carol", body=body)
@@ -705,6 +727,31 @@ async def test_request_context_cannot_replace_what_the_credential_says() -> None
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "expected"),
+    [
+        ("203.0.113.5", None, "203.0.113.5"),
+        ("10.0.0.2", "10.0.0.9, 10.0.0.3", "10.0.0.9"),  # every hop one of ours: the left-most sent it
+        ("10.0.0.2", "2001:db8::1", "2001:db8::1"),
+        ("testclient", "203.0.113.5", "testclient"),  # a peer that is no address is no trusted proxy
+        (None, "203.0.113.5", None),
+    ],
+)
+def test_source_ip(peer: str | None, forwarded: str | None, expected: str | None) -> None:
+    headers = (("x-forwarded-for", forwarded),) if forwarded is not None else ()
+    view = RequestView("GET", b"/", headers=headers, client_host=peer)
+    assert source_ip(view, (ipaddress.ip_network("10.0.0.0/8"),)) == expected
+    assert source_ip(view, ()) == peer
+
+
+def test_render_permission_refuses_a_path_parameter_it_was_not_given() -> None:
+    iam = make_iam()
+    principal = iam.authenticate(RequestView("GET", b"/", headers=tuple(bearer(login(iam, "alice")).items())))
+    assert principal is not None
+    with pytest.raises(MissingValueError, match="order_id"):
+        render_permission(iam, RequestView("GET", b"/"), Permission("orders:GetOrder", ORDER), {}, principal)
+
+
 # HEAD, OPTIONS and method overrides --------------------------------------------------------------------------------
 
 
@@ -804,6 +851,25 @@ async def test_undeclared_and_unknown_routes_are_denied() -> None:
             assert b'"endpoint"' not in known.content
 
 
+def test_an_app_without_router_or_rules_is_flagged(caplog: pytest.LogCaptureFixture) -> None:
+    async def bare(scope: Scope, receive: Receive, send: Send) -> None: ...
+
+    with caplog.at_level(logging.WARNING, logger="iam_middleware"):
+        assert IAMMiddleware(bare, iam=make_iam()).audit() == []
+    assert "every request is denied" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_second_lifespan_is_not_audited_again() -> None:
+    middleware = protect()
+    middleware.audit()
+    middleware.rules = RuleTable([Rule("GET", "/orders/{order_id}", Permission("orders:GetOrder", ORDER))])
+    # Declared twice now, but the audit already ran: the lifespan passes straight through.
+    sent = await asgi_call(middleware, {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+                           [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
 def test_the_audit_lists_undeclared_routes(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="iam_middleware"):
         listed = protect().audit()
@@ -827,11 +893,15 @@ def test_the_audit_sees_websocket_class_and_mounted_routes() -> None:
 
     async def opaque(scope: Scope, receive: Receive, send: Send) -> None: ...
 
+    class AnyMethod:  # an ASGI app as a route's endpoint answers every method
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
     app = Starlette(routes=[Route("/bare", Bare), WebSocketRoute("/feed", feed), Mount("/raw", app=opaque),
-                            Mount("/v1", routes=[Route("/inner/{x}", undeclared)])])
-    assert protect(app).audit() == ["GET /bare", "PUT /bare", "WEBSOCKET /feed", "* /raw", "GET /v1/inner/{x}"]
+                            Route("/asgi", AnyMethod()), Mount("/v1", routes=[Route("/inner/{x}", undeclared)])])
+    assert protect(app).audit() == ["GET /bare", "PUT /bare", "WEBSOCKET /feed", "* /raw", "* /asgi",
+                                    "GET /v1/inner/{x}"]
     rules = RuleTable([Rule("WEBSOCKET", "/feed", Permission("orders:ListOrders")), Rule("*", "/raw", PUBLIC),
-                       Rule("*", "/bare", Permission("orders:ListOrders")),
+                       Rule("*", "/bare", Permission("orders:ListOrders")), Rule("*", "/asgi", PUBLIC),
                        Rule("GET", "/v1/inner/{x}", Permission("orders:GetOrder", "order/{x}"))])
     assert protect(app, rules=rules).audit() == []
 

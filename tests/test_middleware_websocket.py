@@ -33,6 +33,8 @@ from test_middleware import (
 from iam_middleware import IAM, Permission, Principal, Rule, RuleTable, permission, public
 
 HTTP_RESPONSE: dict[str, Any] = {"websocket.http.response": {}}
+# For plain ASGI apps (no router): one websocket path.
+RULES = RuleTable([Rule("WEBSOCKET", "/raw", Permission("orders:ListOrders"))])
 
 
 @pytest.fixture
@@ -405,6 +407,46 @@ async def test_an_app_that_closes_first_is_not_closed_again_and_does_not_wait_fo
     sent = await handshake(protect(ws_app(), iam=iam, rules=rules),
                            ws_scope("/unrouted", headers=bearer(login(iam, "alice"))))
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
+
+
+@pytest.mark.anyio
+async def test_after_expiry_the_app_only_hears_disconnects_and_its_close_is_absorbed() -> None:
+    clock = LiveClock(NOW)
+    iam = make_iam(clock)
+    headers = expiring_session(iam, clock, 0.3)
+    heard: list[Message] = []
+
+    async def stubborn(scope: Scope, receive: Any, send: Any) -> None:
+        heard.append(await receive())  # websocket.connect
+        await send({"type": "websocket.accept"})
+        heard.append(await receive())  # the expiry
+        heard.append(await receive())  # and again
+        await send({"type": "websocket.close", "code": 1000})  # too late: already closed
+
+    connection = Connection()
+    await connection.client_sends({"type": "websocket.connect"})
+    with anyio.fail_after(5):
+        await protect(stubborn, iam=iam, rules=RULES)(ws_scope("/raw", headers=headers), connection.receive,
+                                                      connection.send)
+    assert [m["type"] for m in heard] == ["websocket.connect", "websocket.disconnect", "websocket.disconnect"]
+    assert connection.sent == [{"type": "websocket.accept"},
+                               {"type": "websocket.close", "code": 1008, "reason": "CredentialExpired"}]
+
+
+@pytest.mark.anyio
+async def test_an_app_that_closed_itself_is_not_closed_again_at_expiry() -> None:
+    clock = LiveClock(NOW)
+    iam = make_iam(clock)
+    headers = expiring_session(iam, clock, 0.2)
+
+    async def lingering(scope: Scope, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1000})
+        await anyio.sleep(0.5)  # still running when the credential expires
+
+    sent = await handshake(protect(lingering, iam=iam, rules=RULES), ws_scope("/raw", headers=headers))
+    assert sent == [{"type": "websocket.accept"}, {"type": "websocket.close", "code": 1000}]
 
 
 @pytest.mark.anyio

@@ -247,6 +247,13 @@ def test_rule_parameters_never_span_segments_but_path_parameters_do() -> None:
     assert rule.match("GET", "/a/1") is None
 
 
+def test_a_rule_permission_may_name_its_parameters_fixed_and_request_values() -> None:
+    rule = Rule("GET", "/t/{tenant}/{rest:path}", Permission(
+        "orders:GetOrder", "arn:{partition}:orders:{region}:{account}:{tenant}/{rest}",
+        {"orders:View": "{query.view}", "orders:Team": "{header.x-team}"}))
+    assert rule.match("GET", "/t/acme/a/b") == {"tenant": "acme", "rest": "a/b"}
+
+
 def test_regex_characters_in_a_rule_path_are_literal() -> None:
     rule = Rule("GET", "/v1.0/(x)+", PUBLIC)
     assert rule.match("GET", "/v1.0/(x)+") == {}
@@ -260,6 +267,7 @@ def test_regex_characters_in_a_rule_path_are_literal() -> None:
         (lambda: Rule("GET", "/a/{x}/{x}", PUBLIC), "names {x} twice"),
         (lambda: Rule("GET", "/a", "orders:GetOrder"), "Permission or PUBLIC"),  # type: ignore[arg-type]
         (lambda: RuleTable([Rule("GET", "/a", PUBLIC), Rule("get", "/a", PUBLIC)]), "twice"),
+        (lambda: Rule("GET", "/orders/{order_id}", Permission("orders:GetOrder", "order/{id}")), "names {id}"),
     ],
 )
 def test_bad_rules_are_configuration_errors(rule: Any, message: str) -> None:
