@@ -991,7 +991,9 @@ class BrokenStore(MemoryStore):
     (StateUnavailableError("store down"), 503),
     (RuntimeError("the store's own bug"), 403),
 ])
-async def test_a_store_that_raises_is_503_or_a_deny_never_a_500(error: Exception, status: int) -> None:
+async def test_a_store_that_raises_is_503_or_a_deny_never_a_500(error: Exception, status: int,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="iam_middleware")
     store = BrokenStore(error)
     iam = make_iam(store=store)
     token = login(iam, "bob")
@@ -1001,6 +1003,7 @@ async def test_a_store_that_raises_is_503_or_a_deny_never_a_500(error: Exception
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
     assert token not in response.text
+    assert our_log(caplog) and not any(token.split(".")[2] in text for text in our_log(caplog))
 
 
 @pytest.mark.anyio
@@ -1020,7 +1023,9 @@ async def test_a_finder_that_raises_is_a_deny() -> None:
 
 
 @pytest.mark.anyio
-async def test_sessions_in_redis_work_and_an_outage_is_503(redis_server: Any, redis_url: str) -> None:
+async def test_sessions_in_redis_work_and_an_outage_is_503(redis_server: Any, redis_url: str,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="iam_middleware")
     store = RedisStore(redis_url)
     clock = Clock()
     iam = make_iam(clock, store=store)
@@ -1038,13 +1043,21 @@ async def test_sessions_in_redis_work_and_an_outage_is_503(redis_server: Any, re
     assert down.status_code == 503
     assert down.headers["retry-after"]
     assert token not in down.text
+    assert not any(token.split(".")[2] in text for text in our_log(caplog))
 
 
 # The decision log --------------------------------------------------------------------------------------------------
 
 
+def our_log(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Every record the package logged (any level captured), as text, with its structured fields."""
+    return [f"{r.getMessage()} {getattr(r, 'iam', '')} {r.exc_text or ''}" for r in caplog.records
+            if r.name.startswith("iam_middleware")]
+
+
 @pytest.mark.anyio
 async def test_one_record_per_decision_and_never_a_credential(decisions: pytest.LogCaptureFixture) -> None:
+    decisions.set_level(logging.DEBUG, logger="iam_middleware")
     iam = make_iam()
     token = login(iam, "bob")
     outside = web_identity_token()
@@ -1080,7 +1093,7 @@ async def test_one_record_per_decision_and_never_a_credential(decisions: pytest.
     secrets = [token, token.split(".")[2], outside, outside.split(".")[2], KEYS["alice"][1], PASSWORD, IDP_SECRET,
                signed["Authorization"].rsplit("=", 1)[1], write["Authorization"].rsplit("=", 1)[1],
                forged["Authorization"].rsplit("=", 1)[1], iam.settings.session_secret.decode()]
-    logged = [r.getMessage() for r in decisions.records] + [json.dumps(r) for r in records]
+    logged = our_log(decisions) + [json.dumps(r) for r in records]
     for secret in secrets:
         assert not any(secret in text for text in logged + bodies)
 
