@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._admin import admin_app
 from ._asgi import IAMCredentials, IAMMiddleware
 from ._exceptions import (
     AccessDeniedError,
@@ -19,6 +20,7 @@ from ._exceptions import (
 )
 from ._iam import IAM
 from ._principal import CredentialKind, Principal, PrincipalType
+from ._reload import DirectoryReloader, ReloadResult
 from ._request import RequestView
 from ._routes import PUBLIC, Permission, Rule, RuleTable, permission, public
 from ._settings import Settings, WebIdentityProvider
@@ -36,6 +38,7 @@ __all__ = [
     "CredentialKind",
     "Decision",
     "DecisionKind",
+    "DirectoryReloader",
     "IAMCredentials",
     "IAMError",
     "IAMMiddleware",
@@ -50,6 +53,7 @@ __all__ = [
     "PolicyValidationError",
     "Principal",
     "PrincipalType",
+    "ReloadResult",
     "RequestView",
     "Rule",
     "RuleTable",
@@ -57,6 +61,7 @@ __all__ = [
     "Settings",
     "SignatureError",
     "WebIdentityProvider",
+    "admin_app",
     "parse_policy",
     "permission",
     "public",

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from .._exceptions import ServiceUnavailableError
+
 __all__ = ["StateStore", "StateUnavailableError"]
 
 
-class StateUnavailableError(RuntimeError):
-    """The backing store did not answer (down, slow past its timeout, or restarting)."""
+class StateUnavailableError(ServiceUnavailableError, RuntimeError):
+    """The backing store did not answer (down, slow past its timeout, or restarting).
+
+    It renders as 503 with ``Retry-After`` wherever it escapes (every shell renders ``IAMError``), with a message
+    that names no infrastructure; ``str(exc)`` keeps the detail for logs.
+    """
+
+    def __init__(self, detail: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.message = "Shared state needed to decide this request is unavailable; retry shortly."
 
 
 @runtime_checkable
