@@ -1,36 +1,81 @@
-"""iam-middleware: AWS IAM's access model (policies, principals, SigV4, JWT, TOTP sessions) for any Python web API."""
+"""iam-middleware: AWS IAM's access model (policies, principals, SigV4, JWT, TOTP sessions) for any Python web API.
+
+Names are imported on first use, so ``import iam_middleware.policy`` (the sans-IO core, used by the Flask adapter
+and by library users) does not pull in Starlette.
+"""
 
 from __future__ import annotations
 
-from ._admin import admin_app
-from ._asgi import IAMCredentials, IAMMiddleware
-from ._exceptions import (
-    AccessDeniedError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
-    IAMError,
-    InvalidTokenError,
-    LockedOutError,
-    MissingCredentialError,
-    OTPError,
-    PolicyValidationError,
-    ServiceUnavailableError,
-    SignatureError,
-)
-from ._iam import IAM
-from ._principal import CredentialKind, Principal, PrincipalType
-from ._reload import DirectoryReloader, ReloadResult
-from ._request import RequestView
-from ._routes import PUBLIC, Permission, Rule, RuleTable, permission, public
-from ._settings import Settings, WebIdentityProvider
-from .policy import Decision, DecisionKind, Policy, PolicyKind, PolicySet, parse_policy
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from ._admin import admin_app
+    from ._asgi import IAMCredentials, IAMMiddleware
+    from ._exceptions import (
+        AccessDeniedError,
+        AuthenticationError,
+        BadRequestError,
+        ConfigurationError,
+        IAMError,
+        InvalidTokenError,
+        LockedOutError,
+        MissingCredentialError,
+        OTPError,
+        PolicyValidationError,
+        ServiceUnavailableError,
+        SignatureError,
+    )
+    from ._iam import IAM
+    from ._principal import CredentialKind, Principal, PrincipalType
+    from ._reload import DirectoryReloader, ReloadResult
+    from ._request import RequestView
+    from ._routes import PUBLIC, Permission, Rule, RuleTable, permission, public
+    from ._settings import Settings, WebIdentityProvider
+    from .policy import Decision, DecisionKind, Policy, PolicyKind, PolicySet, parse_policy
+
+_EXPORTS = {
+    "AccessDeniedError": "._exceptions",
+    "AuthenticationError": "._exceptions",
+    "BadRequestError": "._exceptions",
+    "ConfigurationError": "._exceptions",
+    "CredentialKind": "._principal",
+    "Decision": ".policy",
+    "DecisionKind": ".policy",
+    "DirectoryReloader": "._reload",
+    "IAM": "._iam",
+    "IAMCredentials": "._asgi",
+    "IAMError": "._exceptions",
+    "IAMMiddleware": "._asgi",
+    "InvalidTokenError": "._exceptions",
+    "LockedOutError": "._exceptions",
+    "MissingCredentialError": "._exceptions",
+    "OTPError": "._exceptions",
+    "PUBLIC": "._routes",
+    "Permission": "._routes",
+    "Policy": ".policy",
+    "PolicyKind": ".policy",
+    "PolicySet": ".policy",
+    "PolicyValidationError": "._exceptions",
+    "Principal": "._principal",
+    "PrincipalType": "._principal",
+    "ReloadResult": "._reload",
+    "RequestView": "._request",
+    "Rule": "._routes",
+    "RuleTable": "._routes",
+    "ServiceUnavailableError": "._exceptions",
+    "Settings": "._settings",
+    "SignatureError": "._exceptions",
+    "WebIdentityProvider": "._settings",
+    "admin_app": "._admin",
+    "parse_policy": ".policy",
+    "permission": "._routes",
+    "public": "._routes",
+}
+
 __all__ = [
-    "IAM",
-    "PUBLIC",
     "AccessDeniedError",
     "AuthenticationError",
     "BadRequestError",
@@ -39,6 +84,7 @@ __all__ = [
     "Decision",
     "DecisionKind",
     "DirectoryReloader",
+    "IAM",
     "IAMCredentials",
     "IAMError",
     "IAMMiddleware",
@@ -46,6 +92,7 @@ __all__ = [
     "LockedOutError",
     "MissingCredentialError",
     "OTPError",
+    "PUBLIC",
     "Permission",
     "Policy",
     "PolicyKind",
@@ -66,3 +113,16 @@ __all__ = [
     "permission",
     "public",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
