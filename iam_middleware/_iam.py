@@ -357,10 +357,7 @@ class IAM:
         """Decide ``action`` on ``resource`` for ``principal``: the global keys are filled in, ``context`` adds
         to them (keys case-insensitive). Never raises: a failure is a deny that says so."""
         now = self.clock() if now is None else now
-        full = self.context_for(principal, request, now=now)
-        if context:
-            for key, value in context.items():
-                full[key.lower()] = value
+        full = _merged(context, self.context_for(principal, request, now=now))
         return self._decide(principal, action, resource, full, resource_policy, resource_account)
 
     def _decide(
@@ -441,10 +438,7 @@ class IAM:
         if principal is None:
             raise MissingCredentialError("This resource requires authentication.", headers={
                 "WWW-Authenticate": 'Bearer realm="iam-middleware", AWS4-HMAC-SHA256'})
-        full = self.context_for(principal, request, now=now, source_ip=source_ip)
-        if context:
-            for key, value in context.items():
-                full[key.lower()] = value
+        full = _merged(context, self.context_for(principal, request, now=now, source_ip=source_ip))
         decision = self._decide(principal, action, resource, full)
         if not decision.allowed:
             error = AccessDeniedError(decision.message, decision=decision)
@@ -469,6 +463,16 @@ class IAM:
         for hook in self.refresh_hooks:  # log in against the directory in force everywhere, as authenticate does
             hook(now)
         return self.login_service.login(username, password, code, now=now, source_ip=source_ip)
+
+
+def _merged(extra: Mapping[str, Any] | None, computed: dict[str, Any]) -> dict[str, Any]:
+    """The request context: the caller's extra keys (lower-cased), then the keys IAM computes, which always win:
+    a route or a library caller can add ``orders:Priority`` but never set ``aws:SourceIp`` or the principal's keys."""
+    if not extra:
+        return computed
+    full = {key.lower(): value for key, value in extra.items()}
+    full.update(computed)
+    return full
 
 
 def _token_type(token: str) -> str | None:
