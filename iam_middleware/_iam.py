@@ -50,6 +50,7 @@ __all__ = ["IAM"]
 logger = logging.getLogger("iam_middleware")
 
 _MAX_AUTHORIZATION = 16 * 1024
+_TIME_KEYS = frozenset({"aws:currenttime", "aws:epochtime", "aws:multifactorauthage"})
 
 
 _last_second: list[tuple[int, str]] = [(-1, "")]
@@ -380,6 +381,17 @@ class IAM:
             logger.exception("authorization failed closed for %s", principal.arn)
             return Decision(DecisionKind.IMPLICITLY_DENIED, principal.arn, action, resource, denied_by="error",
                             error=type(exc).__name__)
+
+    def reads_time(self, principal: Principal, action: str) -> bool:
+        """Whether a decision about ``action`` for ``principal`` can change with the clock alone (a statement that
+        could apply reads ``aws:CurrentTime``, ``aws:EpochTime`` or ``aws:MultiFactorAuthAge``)."""
+        session_policy = self._session_policy(principal.session_policy) if principal.session_policy else None
+        authorizer = self._snapshot.authorizer(principal, session_policy)
+        action_lower = action.lower()
+        for layer in (authorizer.identity, authorizer.boundary, authorizer.session, authorizer.guardrails):
+            if layer is not None and layer.context_keys(action_lower) & _TIME_KEYS:
+                return True
+        return False
 
     def would_allow_with_mfa(self, principal: Principal, action: str, resource: str,
                              context: Mapping[str, Any]) -> bool:
