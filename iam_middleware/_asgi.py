@@ -8,7 +8,6 @@ and other scopes pass through untouched. Every error on the way is a deny: nothi
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import itertools
 import json
@@ -36,7 +35,8 @@ from ._exceptions import (
     ServiceUnavailableError,
 )
 from ._iam import IAM
-from ._principal import CredentialKind, Principal
+from ._principal import Principal
+from ._recent import Recent, RecentDecisions, digest
 from ._request import RequestView
 from ._resolve import all_routes, methods_of, requirement_of, resolve, routes_of
 from ._routes import (
@@ -155,24 +155,6 @@ class _Trail:
     decision: Decision | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Recent:
-    """A recently allowed request, kept to answer its exact repeats (see ``IAMMiddleware._recent``)."""
-
-    principal: Principal
-    decision: Decision
-    credentials: Any
-    headers: list[tuple[bytes, bytes]]
-    snapshot: Any
-    valid_until: float
-    ip: str | None
-    resource: str | None
-
-
-_REMEMBERED_KINDS = frozenset({CredentialKind.SESSION, CredentialKind.JWT, CredentialKind.WEB_IDENTITY})
-_RECENT_LIMIT = 10_000
-
-
 def _request_digest(scope: Scope) -> tuple[bytes, str | None]:
     """A digest of every input of a request's decision (never the raw credential as a key: SECURITY.md section 6),
     and the caller's ``X-Request-ID`` (read in the same pass over the headers)."""
@@ -186,7 +168,7 @@ def _request_digest(scope: Scope) -> tuple[bytes, str | None]:
         parts.append(value)
         if name == b"x-request-id":
             given = value.decode("latin-1")
-    return hashlib.sha256(b"\0".join(parts)).digest(), given
+    return digest(parts), given
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,12 +222,7 @@ class IAMMiddleware:
         self.max_body_bytes = max_body_bytes
         self._audited = False
         self._offload = not isinstance(iam.store, MemoryStore)
-        # Allowed bearer/cookie requests, by a digest of everything the decision can depend on (method, raw path,
-        # query, root path, scheme, client address and every header): a repeat within the credential's validity
-        # (sessions: settings.session_cache_seconds) and the same directory snapshot is answered without
-        # re-deciding. Decisions that read the clock, SigV4 requests (signed per request) and denials are never
-        # kept.
-        self._recent: dict[bytes, _Recent] = {}
+        self._recent = RecentDecisions(iam)
 
     # Start-up audit ----------------------------------------------------------------------------------------------
     def audit(self) -> list[str]:
@@ -289,8 +266,8 @@ class IAMMiddleware:
             return
         if kind == "http" and self._audited:
             digest, given_id = _request_digest(scope)
-            recent = self._recent.get(digest)
-            if recent is not None and self._still_valid(recent):
+            recent = self._recent.lookup(digest)
+            if recent is not None:
                 await self._run_recent(scope, receive, send, recent, new_request_id(given_id))
                 return
         else:
@@ -326,7 +303,8 @@ class IAMMiddleware:
             scope.setdefault("auth", AuthCredentials())
         scope["headers"] = [(k, v) for k, v in scope.get("headers", ()) if k.lower() not in _METHOD_OVERRIDES]
         if digest is not None and body is None:
-            self._remember(digest, scope, trail)
+            self._recent.remember(digest, principal, trail.decision,
+                                  (scope["auth"], scope["headers"], trail.ip, trail.resource))
         state = scope.setdefault("state", {})
         state["iam_principal"] = principal
         state["iam_decision"] = trail.decision
@@ -338,45 +316,20 @@ class IAMMiddleware:
             return
         await self.app(scope, receive, send)
 
-    def _remember(self, digest: bytes, scope: Scope, trail: _Trail) -> None:
-        principal, decision = trail.principal, trail.decision
-        if principal is None or decision is None or not decision.allowed:
-            return
-        if principal.credential_kind not in _REMEMBERED_KINDS or self.iam.reads_time(principal, decision.action):
-            return
-        now = self.iam.clock()
-        valid_until = principal.expires_at if principal.expires_at is not None else now
-        if principal.credential_kind is CredentialKind.SESSION:
-            valid_until = min(valid_until, now + self.iam.settings.session_cache_seconds)
-        if valid_until <= now:
-            return
-        if len(self._recent) >= _RECENT_LIMIT:
-            self._recent.clear()
-        self._recent[digest] = _Recent(principal, decision, scope["auth"], scope["headers"], self.iam.snapshot,
-                                       valid_until, trail.ip, trail.resource)
-
-    def _still_valid(self, recent: _Recent) -> bool:
-        now = self.iam.clock()
-        try:
-            for hook in self.iam.refresh_hooks:  # a reload (or a shared state outage) goes the full way
-                hook(now)
-        except Exception:  # noqa: BLE001 - the full path raises it again and renders it
-            return False
-        return now < recent.valid_until and recent.snapshot is self.iam.snapshot
-
-    async def _run_recent(self, scope: Scope, receive: Receive, send: Send, recent: _Recent,
+    async def _run_recent(self, scope: Scope, receive: Receive, send: Send, recent: Recent,
                           request_id: str) -> None:
         """Answer a repeat of a recently allowed request: the same principal, decision and scope additions."""
+        credentials, headers, ip, resource = recent.extra
         scope["user"] = recent.principal
-        scope["auth"] = recent.credentials
-        scope["headers"] = list(recent.headers)
+        scope["auth"] = credentials
+        scope["headers"] = list(headers)
         state = scope.setdefault("state", {})
         state["iam_principal"] = recent.principal
         state["iam_decision"] = recent.decision
         state["request_id"] = request_id
         if decision_log.isEnabledFor(logging.INFO):
-            self._log(scope, request_id, _Trail(recent.decision.kind.value, recent.principal, recent.ip,
-                                                recent.decision.action, recent.resource, recent.decision), None)
+            self._log(scope, request_id, _Trail(recent.decision.kind.value, recent.principal, ip,
+                                                recent.decision.action, resource, recent.decision), None)
         await self.app(scope, receive, send)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
