@@ -19,7 +19,14 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import Rule
 
-from iam_middleware._asgi import error_response, log_decision, new_request_id, render_permission, source_ip
+from iam_middleware._asgi import (
+    decision_log,
+    error_response,
+    log_decision,
+    new_request_id,
+    render_permission,
+    source_ip,
+)
 from iam_middleware._exceptions import (
     AccessDeniedError,
     BadRequestError,
@@ -29,6 +36,7 @@ from iam_middleware._exceptions import (
 )
 from iam_middleware._iam import IAM
 from iam_middleware._principal import Principal
+from iam_middleware._recent import Recent, RecentDecisions, digest
 from iam_middleware._request import RequestView
 from iam_middleware._routes import (
     PUBLIC,
@@ -66,6 +74,19 @@ class _Trail:
     action: str | None = None
     resource: str | None = None
     decision: Decision | None = None
+    body_read: bool = False
+
+
+_DIGESTED = ("REQUEST_METHOD", "RAW_URI", "REQUEST_URI", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING",
+             "wsgi.url_scheme", "REMOTE_ADDR", "CONTENT_TYPE", "CONTENT_LENGTH")
+
+
+def _environ_digest(environ: Mapping[str, Any]) -> bytes:
+    """A digest of every input of a WSGI request's decision: the request line, the peer and every header."""
+    parts = [str(environ.get(name, "")) for name in _DIGESTED]
+    parts.extend(f"{name}\0{value}" for name, value in environ.items() if name[:5] == "HTTP_")
+    # WSGI strings are latin-1-decoded bytes (PEP 3333); surrogateescape keeps any other str exact too.
+    return digest(["\0".join(parts).encode("utf-8", "surrogateescape")])
 
 
 class _AppState:
@@ -74,6 +95,7 @@ class _AppState:
     def __init__(self, iam: IAM) -> None:
         self.iam = iam
         self.audited = False
+        self.recent = RecentDecisions(iam)
 
 
 class IAMFlask:
@@ -187,9 +209,18 @@ class IAMFlask:
     def _before_request(self) -> Response | None:
         app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
         state: _AppState = app.extensions[_EXTENSION]
+        current = request._get_current_object()  # type: ignore[attr-defined]
+        environ = current.environ
+        if state.audited and current.routing_exception is None:
+            key: bytes | None = _environ_digest(environ)
+            recent = state.recent.lookup(key)  # type: ignore[arg-type]
+            if recent is not None:
+                return self._replay(environ, recent)
+        else:
+            key = None
         g.principal = None
         g.iam_decision = None
-        if request.routing_exception is not None:
+        if current.routing_exception is not None:
             # 404, 405 or a trailing-slash redirect: Flask answers it and no view runs (a redirect's target is
             # authorized when it is requested).
             return None
@@ -218,11 +249,28 @@ class IAMFlask:
         self._log(request_id, trail, None)
         # The action is the method the server received; the view must not act on an override (SECURITY.md R9).
         # Removed only now: a SigV4 signature may cover these headers.
-        for key in _METHOD_OVERRIDES:
-            request.environ.pop(key, None)
+        for override in _METHOD_OVERRIDES:
+            environ.pop(override, None)
         g.principal = trail.principal
         g.iam_decision = trail.decision
+        if key is not None and trail.body_read is False:
+            state.recent.remember(key, trail.principal, trail.decision, (trail.ip, trail.resource))
         return None
+
+    def _replay(self, environ: dict[str, Any], recent: Recent) -> None:
+        """A repeat of a recently allowed request: the same principal and decision, without deciding again."""
+        request_id = new_request_id(environ.get("HTTP_X_REQUEST_ID"))
+        for override in _METHOD_OVERRIDES:
+            environ.pop(override, None)
+        context = g._get_current_object()  # type: ignore[attr-defined]
+        context.request_id = request_id
+        context.principal = recent.principal
+        context.iam_decision = recent.decision
+        if decision_log.isEnabledFor(logging.INFO):
+            ip, resource = recent.extra
+            trail = _Trail(ip=ip, principal=recent.principal, decision=recent.decision, outcome="Allowed",
+                           action=recent.decision.action, resource=resource)
+            self._log(request_id, trail, None)
 
     def _authorize(self, app: Flask, iam: IAM, trail: _Trail) -> None:
         """Decide the request, filling ``trail``; raise the IAMError to answer."""
@@ -239,6 +287,7 @@ class IAMFlask:
             return
         view = request_view()
         if iam.sigv4.needs_body(view):
+            trail.body_read = True
             view = request_view(self._body())
         trail.ip = source_ip(view, iam.settings.trusted_proxies)
         principal = iam.authenticate(view)
