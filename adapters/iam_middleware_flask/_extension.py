@@ -211,13 +211,13 @@ class IAMFlask:
         state: _AppState = app.extensions[_EXTENSION]
         current = request._get_current_object()  # type: ignore[attr-defined]
         environ = current.environ
+        key: bytes | None = None
         if state.audited and current.routing_exception is None:
-            key: bytes | None = _environ_digest(environ)
-            recent = state.recent.lookup(key)  # type: ignore[arg-type]
+            key = _environ_digest(environ)
+            recent = state.recent.lookup(key)
             if recent is not None:
-                return self._replay(environ, recent)
-        else:
-            key = None
+                self._replay(environ, recent)
+                return None
         g.principal = None
         g.iam_decision = None
         if current.routing_exception is not None:
@@ -262,7 +262,7 @@ class IAMFlask:
         request_id = new_request_id(environ.get("HTTP_X_REQUEST_ID"))
         for override in _METHOD_OVERRIDES:
             environ.pop(override, None)
-        context = g._get_current_object()  # type: ignore[attr-defined]
+        context = g._get_current_object()
         context.request_id = request_id
         context.principal = recent.principal
         context.iam_decision = recent.decision

@@ -45,6 +45,8 @@ def add_parser(commands: Any) -> None:
 def _idp_token(iam: IAM, now: float) -> str:
     provider = iam.settings.web_identity[0]
     key = provider.issuer.keys[0].key
+    if not isinstance(key, (str, bytes)):
+        raise FileNotFoundError("the demo's identity provider must use an HMAC secret (hmac_secret)")
     claims = {"iss": provider.issuer.issuer, "aud": provider.issuer.audiences[0], "sub": "partner-42",
               "team": "green", "iat": int(now), "exp": int(now) + 3600}
     return jwt.encode(claims, key, algorithm=provider.issuer.keys[0].algorithms[0])
