@@ -80,7 +80,7 @@ class IAM:
         source: str | os.PathLike[str] | None = None,
     ) -> None:
         self.settings = settings or Settings(partition=directory.partition)
-        self.store: StateStore = store if store is not None else MemoryStore()
+        self.store: StateStore = store if store is not None else _default_store(self.settings)
         self.clock = clock
         self.source = Path(source) if source is not None else None
         self._snapshot = directory
@@ -475,6 +475,18 @@ class IAM:
         for hook in self.refresh_hooks:  # log in against the directory in force everywhere, as authenticate does
             hook(now)
         return self.login_service.login(username, password, code, now=now, source_ip=source_ip)
+
+
+def _default_store(settings: Settings) -> StateStore:
+    """Redis when ``settings.redis_url`` names one (the one setting that turns shared state on), else memory."""
+    if settings.redis_url is None:
+        return MemoryStore()
+    try:
+        from .state._redis import RedisStore
+    except ModuleNotFoundError:
+        raise ConfigurationError("settings.redis_url needs the redis extra: pip install 'iam-middleware[redis]'"
+                                 ) from None
+    return RedisStore(settings.redis_url)
 
 
 def _merged(extra: Mapping[str, Any] | None, computed: dict[str, Any]) -> dict[str, Any]:

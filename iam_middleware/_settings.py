@@ -59,10 +59,13 @@ class Settings:
     login_lockout: float = 900.0
     sts_max_duration: int = 43200
     session_cache_seconds: float = 1.0
+    #: Shared state across processes and machines: a Redis URL turns it on (None: in-process memory).
+    redis_url: str | None = None
 
     def __repr__(self) -> str:
         return (f"Settings(partition={self.partition!r}, service={self.service!r}, regions={self.regions!r}, "
-                f"session_secret='********', web_identity={[p.name for p in self.web_identity]!r})")
+                f"session_secret='********', web_identity={[p.name for p in self.web_identity]!r}, "
+                f"shared_state={'redis' if self.redis_url else 'memory'!r})")
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], *, base_dir: Path = Path(".")) -> Settings:
@@ -71,7 +74,7 @@ class Settings:
             "partition", "service", "regions", "max_skew", "allow_unsigned_payload", "sigv4_verbatim_fallback",
             "s3_style_paths", "session_secret", "session_ttl", "cookie_name", "allowed_origins", "trusted_proxies",
             "web_identity", "login_max_failures", "login_lockout", "sts_max_duration", "session_cache_seconds",
-            "secrets_file", "default_account",
+            "secrets_file", "default_account", "redis_url",
         }
         unknown = sorted(set(raw) - known)
         if unknown:
@@ -98,6 +101,8 @@ class Settings:
                 kwargs["trusted_proxies"] = tuple(ipaddress.ip_network(p, strict=False) for p in raw["trusted_proxies"])
             except ValueError as exc:
                 raise ConfigurationError(f"settings.trusted_proxies: {exc}") from None
+        if "redis_url" in raw:
+            kwargs["redis_url"] = _secret(raw["redis_url"], "settings.redis_url")
         if "session_secret" in raw:
             secret = _secret(raw["session_secret"], "settings.session_secret")
             if len(secret.encode()) < 32:
