@@ -325,7 +325,9 @@ def _resource_pattern(text: str, at: str, variables: bool, issues: list[PolicyIs
         if service == "iam" and region:
             issues.append(PolicyIssue(at, f"IAM resource {text} cannot contain region information."))
             return None
-        if service == "s3" and region:
+        account = parts[4] if len(parts) > 4 else ""
+        # Buckets and objects (no account) carry no region; access points, jobs and Storage Lens ARNs have both.
+        if service == "s3" and region and not account:
             issues.append(PolicyIssue(at, f"Resource {text} can not contain region information."))
             return None
         if service == "iam" and resource_part != "*" and not resource_part.startswith(_IAM_PATH_PREFIXES):

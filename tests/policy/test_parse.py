@@ -359,3 +359,12 @@ def test_validation_error_message_leaks_no_document_text_beyond_the_issue() -> N
     with pytest.raises(PolicyValidationError) as info:
         parse_policy('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*"}]}')
     assert str(info.value) == "Statement[0].Resource: Policy statement must contain resources."
+
+
+def test_s3_access_point_and_job_arns_keep_their_region() -> None:
+    # Only bucket and object ARNs (no account) may not carry a region; access points and batch jobs have both.
+    policy = parse_policy({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "s3:GetObject",
+        "Resource": ["arn:aws:s3:*:*:accesspoint/*", "arn:aws:s3:us-west-2:123456789012:accesspoint/ap/object/*",
+                     "arn:aws:s3:*:*:job/*"]}]})
+    assert len(policy.statements[0].resources or ()) == 3
