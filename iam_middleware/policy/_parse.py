@@ -312,11 +312,13 @@ def _resource_pattern(text: str, at: str, variables: bool, issues: list[PolicyIs
         issues.append(PolicyIssue(at, problem))
         return None
     partition, service = parts[1], parts[2]
-    head = ":".join(parts[:5]) if len(parts) == 6 else text
-    if variables and "${" in head:
+    # The docs say variables belong in the resource part only, but AWS itself ships a managed policy with
+    # ${aws:PrincipalAccount} in the account segment (AmazonTimestreamInfluxDBServiceRolePolicy, v2): IAM accepts
+    # them in the region and account too. Partition and service stay fixed.
+    if variables and ("${" in parts[1] or "${" in parts[2]):
         issues.append(
-            PolicyIssue(at, "Variable unsupported in element: variables may appear only in the resource part of an "
-                        "ARN (after the fifth colon)", code="variable")
+            PolicyIssue(at, "Variable unsupported in element: variables may not name the partition or the service "
+                        "of an ARN", code="variable")
         )
         return None
     if partition in _AWS_PARTITIONS:
@@ -330,7 +332,7 @@ def _resource_pattern(text: str, at: str, variables: bool, issues: list[PolicyIs
         if service == "s3" and region and not account:
             issues.append(PolicyIssue(at, f"Resource {text} can not contain region information."))
             return None
-        if service == "iam" and resource_part != "*" and not resource_part.startswith(_IAM_PATH_PREFIXES):
+        if service == "iam" and resource_part not in ("*", "root") and not resource_part.startswith(_IAM_PATH_PREFIXES):
             issues.append(
                 PolicyIssue(
                     at, 'IAM resource path must either be "*" or start with ' + ", ".join(_IAM_PATH_PREFIXES) + "."

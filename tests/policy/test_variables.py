@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from iam_middleware.policy import DecisionKind
+from iam_middleware.policy import Caller, DecisionKind, PolicySet, evaluate, parse_policy
 
 from ._helpers import allow, condition_holds, decide, deny, doc, errors
 
@@ -144,12 +144,11 @@ def test_malformed_variables_are_refused_with_the_location(reference: str, messa
     ("statement", "location"),
     [
         (allow(action="s3:${aws:username}"), "Statement[0].Action"),
-        (allow(resource="arn:aws:s3:${aws:region}::bucket"), "Statement[0].Resource"),
-        (allow(resource="arn:aws:iam::${aws:PrincipalAccount}:user/x"), "Statement[0].Resource"),
+
         (allow(Sid="Home${aws:username}"), "Statement[0].Sid"),
     ],
 )
-def test_variables_are_refused_outside_resource_part_and_conditions(statement: dict[str, Any], location: str) -> None:
+def test_variables_are_refused_in_action_sid_partition_and_service(statement: dict[str, Any], location: str) -> None:
     (issue,) = errors(doc(statement))
     assert issue.location == location and issue.message.startswith("Variable unsupported in element")
 
@@ -181,3 +180,27 @@ def test_missing_variable_key_is_reported_once() -> None:
     decision = decide(doc(allow(resource=HOME, Condition={"StringLike": {"s3:prefix": "${aws:username}/*"}})),
                       resource="arn:aws:s3:::bucket/home/x/y", context={"s3:prefix": "x/"})
     assert decision.missing_context_keys == ("aws:username",)
+
+
+@pytest.mark.parametrize(
+    ("resource", "message"),
+    [
+        ("arn:${aws:partition}:s3:::bucket", 'Partition "${aws:partition}" is not valid'),
+        ("arn:aws:${aws:service}:::bucket", "Resource vendor must be fully qualified"),
+    ],
+)
+def test_variables_never_name_the_partition_or_the_service(resource: str, message: str) -> None:
+    (issue,) = errors(doc(allow(resource=resource)))
+    assert issue.location == "Statement[0].Resource" and issue.message.startswith(message), str(issue)
+
+
+def test_variables_in_the_region_and_account_segments_are_accepted_and_substituted() -> None:
+    # AWS ships such a managed policy (AmazonTimestreamInfluxDBServiceRolePolicy v2), whatever the docs say.
+    policy = parse_policy(doc(allow(action="kms:Decrypt", resource="arn:*:kms:*:${aws:PrincipalAccount}:key/*")))
+    caller = Caller.from_arn("arn:aws:iam::111122223333:user/alice")
+    identity = PolicySet([policy])
+    mine = evaluate(caller, "kms:Decrypt", "arn:aws:kms:us-east-1:111122223333:key/k",
+                    {"aws:PrincipalAccount": "111122223333"}, identity=identity)
+    theirs = evaluate(caller, "kms:Decrypt", "arn:aws:kms:us-east-1:444455556666:key/k",
+                      {"aws:PrincipalAccount": "111122223333"}, identity=identity)
+    assert mine.allowed and not theirs.allowed
