@@ -263,7 +263,7 @@ class IAM:
             principal = snapshot.role_principal(
                 role, temporary.session_name, CredentialKind.TEMPORARY_ACCESS_KEY, auth_time=temporary.issued_at,
                 expires_at=temporary.expires_at, mfa_time=temporary.mfa_time, session_tags=temporary.tags,
-                access_key_id=temporary.access_key_id,
+                access_key_id=temporary.access_key_id, extra_context=temporary.context,
             )
         else:
             user = snapshot.user_by_arn(temporary.arn)

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from ._exceptions import ServiceUnavailableError
 from .state import StateStore, StateUnavailableError
@@ -39,6 +40,8 @@ class TemporaryCredential:
     session_policy: str | None = None  # the policy document as JSON text
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     source: str | None = None  # the ARN of the caller that obtained it
+    #: Condition keys the credential carries for its whole life (a web identity's ``<provider>:sub``, ...).
+    context: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def __repr__(self) -> str:
         return (f"TemporaryCredential(access_key_id={self.access_key_id!r}, secret_access_key='********', "
@@ -47,6 +50,7 @@ class TemporaryCredential:
     def to_json(self) -> bytes:
         data = {name: getattr(self, name) for name in self.__slots__}
         data["tags"] = dict(self.tags)
+        data["context"] = dict(self.context)
         return json.dumps(data, separators=(",", ":")).encode()
 
     @classmethod
@@ -54,6 +58,7 @@ class TemporaryCredential:
         try:
             data = json.loads(raw)
             data["tags"] = MappingProxyType(dict(data.get("tags") or {}))
+            data["context"] = MappingProxyType(dict(data.get("context") or {}))
             return cls(**data)
         except (ValueError, TypeError):
             return None
@@ -83,6 +88,7 @@ class TemporaryCredentials:
         session_policy: str | None = None,
         tags: Mapping[str, str] | None = None,
         source: str | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> TemporaryCredential:
         key_id = "ASIA" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
         credential = TemporaryCredential(
@@ -91,6 +97,7 @@ class TemporaryCredentials:
             session_token=secrets.token_urlsafe(48),
             kind=kind, arn=arn, session_name=session_name, issued_at=now, expires_at=now + duration,
             mfa_time=mfa_time, session_policy=session_policy, tags=MappingProxyType(dict(tags or {})), source=source,
+            context=MappingProxyType(dict(context or {})),
         )
         try:
             self._store.set(self._prefix + key_id, credential.to_json(), ttl=duration)

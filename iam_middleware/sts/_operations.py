@@ -428,7 +428,7 @@ def assume_role_with_web_identity(call: Call) -> Answer:
                          why=f" (the role's maximum session duration is {role.max_session_duration} seconds)")
     credential = iam.temporary.issue(kind="role", arn=role.arn, session_name=session.session_name, now=call.now,
                                      duration=duration, tags=provider.session_tags(verified.claims),
-                                     source=provider.name)
+                                     source=provider.name, context=session.extra_context)
     logger.info("sts AssumeRoleWithWebIdentity: %s as %s for a token of %s (request %s)", credential.access_key_id,
                 session.arn, provider.name, call.request_id)
     return Answer({"Credentials": _credentials(credential),

@@ -43,6 +43,9 @@ def test_a_token_of_the_provider_becomes_role_credentials(client: Client, iam: I
     # The provider's tag claim ("team") became a session tag.
     assert principal.context_keys(START)["aws:PrincipalTag/team"] == "green"
     assert principal.mfa_present is False
+    # The token's claims stay condition keys of the credentials for their whole life, as AWS keeps them.
+    keys = principal.context_keys(START)
+    assert keys["idp.example:sub"] == "partner-42" and keys["idp.example:aud"] == "orders-api"
 
 
 def test_no_caller_credential_is_needed_or_used(client: Client) -> None:
