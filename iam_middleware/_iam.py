@@ -27,6 +27,7 @@ from ._exceptions import (
     ConfigurationError,
     InvalidTokenError,
     MissingCredentialError,
+    SignatureError,
 )
 from ._principal import CredentialKind, Principal
 from ._request import RequestView
@@ -50,6 +51,7 @@ __all__ = ["IAM"]
 logger = logging.getLogger("iam_middleware")
 
 _MAX_AUTHORIZATION = 16 * 1024
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 _TIME_KEYS = frozenset({"aws:currenttime", "aws:epochtime", "aws:multifactorauthage"})
 
 
@@ -159,7 +161,10 @@ class IAM:
         if authorization and len(authorization[0]) > _MAX_AUTHORIZATION:
             raise AuthenticationError("The Authorization header is too long.", code="InvalidHeader")
         if self.sigv4.recognizes(request):
-            return self._from_signature(self.sigv4.verify(request, now=now), now)
+            verified = self.sigv4.verify(request, now=now)
+            if self.settings.sigv4_replay_protection and request.method not in _IDEMPOTENT:
+                self._refuse_replay(verified, now)
+            return self._from_signature(verified, now)
         if authorization:
             scheme, _, token = authorization[0].strip().partition(" ")
             if scheme.lower() != "bearer":
@@ -224,6 +229,14 @@ class IAM:
             user, CredentialKind.SESSION, auth_time=float(claims.issued_at), mfa_time=claims.mfa_time,
             expires_at=float(claims.expires_at), issuer=claims.issuer,
         )
+
+    def _refuse_replay(self, verified: VerifiedSignature, now: float) -> None:
+        """SigV4 has no nonce: with ``sigv4_replay_protection``, a signed request that changes state is accepted
+        once; a second copy within its validity window is refused (SECURITY.md S15). Fails closed without the store."""
+        ttl = max(1.0, verified.valid_until - now)
+        key = f"iam:sigv4:seen:{verified.access_key_id}:{verified.signature}"
+        if not self.store.claim(key, ttl):
+            raise SignatureError("This signed request was already used; sign a new one.", code="RequestReplayed")
 
     def _signing_credential(self, key_id: str) -> SigningCredential | None:
         if key_id.startswith("ASIA"):

@@ -49,6 +49,8 @@ class Settings:
     allow_unsigned_payload: bool = False
     sigv4_verbatim_fallback: bool = False
     s3_style_paths: bool = False
+    #: Accept each SigV4-signed request that changes state (not GET/HEAD/OPTIONS) once (needs shared state).
+    sigv4_replay_protection: bool = False
     session_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     session_ttl: int = 3600
     cookie_name: str = "iam_session"
@@ -72,7 +74,8 @@ class Settings:
         """Build settings from the ``[settings]`` table; secrets as ``env:NAME`` or the value."""
         known = {
             "partition", "service", "regions", "max_skew", "allow_unsigned_payload", "sigv4_verbatim_fallback",
-            "s3_style_paths", "session_secret", "session_ttl", "cookie_name", "allowed_origins", "trusted_proxies",
+            "s3_style_paths", "sigv4_replay_protection", "session_secret", "session_ttl", "cookie_name",
+            "allowed_origins", "trusted_proxies",
             "web_identity", "login_max_failures", "login_lockout", "sts_max_duration", "session_cache_seconds",
             "secrets_file", "default_account", "redis_url",
         }
@@ -89,7 +92,7 @@ class Settings:
         for name in ("session_ttl", "login_max_failures", "sts_max_duration"):
             if name in raw:
                 kwargs[name] = int(raw[name])
-        for name in ("allow_unsigned_payload", "sigv4_verbatim_fallback", "s3_style_paths"):
+        for name in ("allow_unsigned_payload", "sigv4_verbatim_fallback", "s3_style_paths", "sigv4_replay_protection"):
             if name in raw:
                 kwargs[name] = bool(raw[name])
         if "regions" in raw:

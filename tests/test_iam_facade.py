@@ -24,6 +24,7 @@ from iam_middleware._exceptions import (
     AuthenticationError,
     InvalidTokenError,
     MissingCredentialError,
+    ServiceUnavailableError,
     SignatureError,
 )
 from iam_middleware._iam import IAM
@@ -32,7 +33,7 @@ from iam_middleware._request import RequestView
 from iam_middleware.authenticators._csrf import CSRFError
 from iam_middleware.authenticators._login import LoginFailedError
 from iam_middleware.authenticators._sessions import SessionExpiredError
-from iam_middleware.state import MemoryStore
+from iam_middleware.state import MemoryStore, StateUnavailableError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO = EXAMPLES / "iam.toml"
@@ -366,3 +367,38 @@ def test_the_facade_never_shows_secrets(iam: IAM) -> None:
         for secret in (issued.token, temporary.secret_access_key, temporary.session_token, ALICE_KEY[1],
                        "demo-session-secret", "demo-idp-hmac-secret"):
             assert secret not in text
+
+
+def _replay_protected(clock: Clock) -> IAM:
+    return demo_iam(clock, lambda data: data["settings"].update(sigv4_replay_protection=True))
+
+
+def test_replay_protection_accepts_a_signed_write_once(clock: Clock) -> None:
+    iam = _replay_protected(clock)
+    request = signed("POST", body=b'{"item": "mug"}')
+    assert iam.authenticate(request) is not None
+    with pytest.raises(SignatureError) as refused:
+        iam.authenticate(request)
+    assert refused.value.code == "RequestReplayed" and refused.value.status_code == 401
+    assert iam.authenticate(signed("POST", body=b'{"item": "cup"}')) is not None  # a new request is fine
+
+
+def test_replay_protection_leaves_reads_replayable_and_is_off_by_default(clock: Clock) -> None:
+    protected = _replay_protected(clock)
+    read = signed("GET")
+    assert protected.authenticate(read) is not None and protected.authenticate(read) is not None
+    default = demo_iam(clock, lambda data: None)
+    write = signed("POST", body=b"{}")
+    assert default.authenticate(write) is not None and default.authenticate(write) is not None
+
+
+def test_replay_protection_fails_closed_without_shared_state(clock: Clock) -> None:
+    iam = _replay_protected(clock)
+
+    class DownStore(MemoryStore):
+        def claim(self, key: str, ttl: float) -> bool:
+            raise StateUnavailableError("store down")
+
+    iam.store = DownStore()
+    with pytest.raises(ServiceUnavailableError):
+        iam.authenticate(signed("POST", body=b"{}"))
