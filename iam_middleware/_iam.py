@@ -14,12 +14,13 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from cachetools import LRUCache
 
 from ._exceptions import (
     AccessDeniedError,
@@ -102,7 +103,7 @@ class IAM:
         self.csrf = CSRFGuard(allowed_origins=s.allowed_origins, cookie_name=s.cookie_name)
         self._providers = {p.issuer.issuer: p for p in s.web_identity}
         self.web_identity = JWTVerifier([p.issuer for p in s.web_identity]) if s.web_identity else None
-        self._session_policies: OrderedDict[str, Policy] = OrderedDict()
+        self._session_policies: LRUCache[str, Policy] = LRUCache(maxsize=1024)
         # Verified bearer tokens: sha256(token) -> (principal, valid until, snapshot). Never beyond the token's
         # expiry; sessions are re-checked against the store after settings.session_cache_seconds (the documented
         # bound on how long a revoked session may still pass); a reload (new snapshot) invalidates every entry.
@@ -441,8 +442,6 @@ class IAM:
             digest = hashlib.sha256(text.encode()).hexdigest()[:16]
             policy = parse_policy(text, kind=PolicyKind.SESSION, policy_id=f"session-policy-{digest}")
             self._session_policies[text] = policy
-            if len(self._session_policies) > 1024:
-                self._session_policies.popitem(last=False)
         return policy
 
     def check(

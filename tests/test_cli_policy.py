@@ -311,3 +311,16 @@ def test_console_script(tmp_path: Path) -> None:
     assert simulate.returncode == 0
     results = [json.loads(line) for line in simulate.stdout.splitlines()]
     assert [(r["id"], r["decision"]) for r in results] == [("sub", "Allowed"), (None, "Error")]
+
+
+def test_a_document_reused_at_another_position_is_named_by_that_position() -> None:
+    from iam_middleware.cli._simulate import simulate_lines
+
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    other = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}]}
+    base = {"principal": "arn:aws:iam::111122223333:user/a", "action": "s3:GetObject", "resource": "*"}
+    lines = [json.dumps({"id": "first", **base, "identity_policies": [allow]}),
+             json.dumps({"id": "second", **base, "identity_policies": [other, allow]})]
+    first, second = simulate_lines(lines)
+    assert first["matched"][0]["policy"] == "identity_policies[0]"
+    assert second["matched"][0]["policy"] == "identity_policies[1]"

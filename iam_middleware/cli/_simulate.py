@@ -17,9 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
+
+from cachetools import LRUCache
 
 from .._exceptions import PolicyValidationError
 from ..policy import Caller, CallerKind, Policy, PolicyKind, PolicySet, evaluate, parse_policy
@@ -35,8 +36,7 @@ class _PolicyCache:
     """Parsed policies by their canonical JSON: batches repeat the same documents across cases."""
 
     def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[str, str], Policy] = OrderedDict()
+        self._items: LRUCache[tuple[str, str, str], Policy] = LRUCache(maxsize=size)
 
     def get(self, document: Any, kind: PolicyKind, label: str) -> Policy:
         if isinstance(document, str):
@@ -46,18 +46,15 @@ class _PolicyCache:
                 key_text = json.dumps(document, sort_keys=True, separators=(",", ":"))
             except (TypeError, ValueError) as exc:
                 raise CaseError(f"{label}: not a JSON policy document ({exc})") from None
-        key = (kind.value, key_text)
+        key = (kind.value, label, key_text)  # the label names the policy in "matched": part of the key
         policy = self._items.get(key)
         if policy is not None:
-            self._items.move_to_end(key)
             return policy
         try:
             policy = parse_policy(document, kind=kind, policy_id=label)
         except PolicyValidationError as exc:
             raise CaseError(f"invalid policy {label}: " + "; ".join(str(i) for i in exc.issues)) from None
         self._items[key] = policy
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
         return policy
 
 
