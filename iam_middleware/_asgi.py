@@ -268,7 +268,8 @@ class IAMMiddleware:
             digest, given_id = _request_digest(scope)
             recent = self._recent.lookup(digest)
             if recent is not None:
-                await self._run_recent(scope, receive, send, recent, new_request_id(given_id))
+                self._apply_recent(scope, recent, new_request_id(given_id))
+                await self.app(scope, receive, send)
                 return
         else:
             digest = None
@@ -301,10 +302,14 @@ class IAMMiddleware:
         else:
             scope.setdefault("user", UnauthenticatedUser())
             scope.setdefault("auth", AuthCredentials())
-        scope["headers"] = [(k, v) for k, v in scope.get("headers", ()) if k.lower() not in _METHOD_OVERRIDES]
+        original = scope.get("headers", ())
+        kept = [(k, v) for k, v in original if k.lower() not in _METHOD_OVERRIDES]
+        scope["headers"] = kept
         if digest is not None and body is None:
+            # None: nothing was removed, so a repeat can keep its own header list as it is.
+            filtered = kept if len(kept) != len(original) else None
             self._recent.remember(digest, principal, trail.decision,
-                                  (scope["auth"], scope["headers"], trail.ip, trail.resource))
+                                  (scope["auth"], filtered, trail.ip, trail.resource))
         state = scope.setdefault("state", {})
         state["iam_principal"] = principal
         state["iam_decision"] = trail.decision
@@ -316,13 +321,13 @@ class IAMMiddleware:
             return
         await self.app(scope, receive, send)
 
-    async def _run_recent(self, scope: Scope, receive: Receive, send: Send, recent: Recent,
-                          request_id: str) -> None:
-        """Answer a repeat of a recently allowed request: the same principal, decision and scope additions."""
+    def _apply_recent(self, scope: Scope, recent: Recent, request_id: str) -> None:
+        """Prepare a repeat of a recently allowed request: the same principal, decision and scope additions."""
         credentials, headers, ip, resource = recent.extra
         scope["user"] = recent.principal
         scope["auth"] = credentials
-        scope["headers"] = list(headers)
+        if headers is not None:  # the original carried method-override headers: the app gets them removed
+            scope["headers"] = list(headers)
         state = scope.setdefault("state", {})
         state["iam_principal"] = recent.principal
         state["iam_decision"] = recent.decision
@@ -330,7 +335,6 @@ class IAMMiddleware:
         if decision_log.isEnabledFor(logging.INFO):
             self._log(scope, request_id, _Trail(recent.decision.kind.value, recent.principal, ip,
                                                 recent.decision.action, resource, recent.decision), None)
-        await self.app(scope, receive, send)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Audit at start-up; a failed audit fails the start-up (the server then exits) rather than serving."""
