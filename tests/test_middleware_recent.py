@@ -141,3 +141,20 @@ async def test_clock_dependent_decisions_are_decided_afresh(tmp_path: Path) -> N
         assert (await http.get("/x", headers=headers)).status_code == 200
         clock.now = T0 + 5
         assert (await http.get("/x", headers=headers)).status_code == 403
+
+
+async def test_method_override_headers_are_stripped_from_repeats_too(tmp_path: Path) -> None:
+    folder = tmp_path / "ex"
+    shutil.copytree(EXAMPLES, folder)
+    iam = IAM.from_file(folder / "iam.toml", clock=Clock())
+
+    @permission("orders:GetOrder", resource="*")
+    async def endpoint(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(request.headers.get("x-http-method-override")))
+
+    app = IAMMiddleware(Starlette(routes=[Route("/x", endpoint)]), iam=iam)
+    headers = {"Authorization": "Bearer " + partner_token(T0 + 3600), "X-HTTP-Method-Override": "DELETE"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://t") as http:
+        for _ in range(3):  # the first decides; the repeats are answered from the recent decision
+            response = await http.get("/x", headers=headers)
+            assert response.status_code == 200 and response.text == "None"
