@@ -214,7 +214,7 @@ class IAMMiddleware:
             raise ConfigurationError("undeclared must be 'warn' or 'error'")
         self.app = app
         self.iam = iam
-        self.rules = rules or RuleTable()
+        self.rules = rules or iam.rules  # given here, or the directory file's [[routes]]
         self._routes_from = routes_from if routes_from is not None else app
         self.undeclared = undeclared
         self.cors_preflight = cors_preflight

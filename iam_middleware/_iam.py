@@ -32,6 +32,7 @@ from ._exceptions import (
 )
 from ._principal import CredentialKind, Principal
 from ._request import RequestView
+from ._routes import RuleTable
 from ._settings import Settings, WebIdentityProvider
 from ._temporary import TemporaryCredential, TemporaryCredentials
 from .authenticators._csrf import CSRFGuard
@@ -81,8 +82,11 @@ class IAM:
         store: StateStore | None = None,
         clock: Callable[[], float] = time.time,
         source: str | os.PathLike[str] | None = None,
+        rules: RuleTable | None = None,
     ) -> None:
         self.settings = settings or Settings(partition=directory.partition)
+        #: The directory file's ``[[routes]]`` rules table: what routes of an app whose code is not touched require.
+        self.rules = rules or RuleTable()
         self.store: StateStore = store if store is not None else _default_store(self.settings)
         self.clock = clock
         self.source = Path(source) if source is not None else None
@@ -126,11 +130,11 @@ class IAM:
         file = Path(path)
         snapshot = load_directory(file)
         try:
-            raw = _read_mapping(file).get("settings") or {}
+            data = _read_mapping(file)
         except (OSError, ValueError) as exc:  # pragma: no cover - load_directory read it a moment ago
             raise ConfigurationError(f"{file}: {exc}") from None
-        settings = Settings.from_mapping(raw, base_dir=file.parent)
-        return cls(snapshot, settings=settings, store=store, clock=clock, source=file)
+        settings = Settings.from_mapping(data.get("settings") or {}, base_dir=file.parent)
+        return cls(snapshot, settings=settings, store=store, clock=clock, source=file, rules=_rules(data, str(file)))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, store: StateStore | None = None,
@@ -138,7 +142,7 @@ class IAM:
         """Build from the parsed form of the directory file (tests, applications that keep config in code)."""
         snapshot = directory_from_dict(data, base_dir=base_dir)
         settings = Settings.from_mapping(data.get("settings") or {}, base_dir=Path(base_dir))
-        return cls(snapshot, settings=settings, store=store, clock=clock)
+        return cls(snapshot, settings=settings, store=store, clock=clock, rules=_rules(data, "<dict>"))
 
     @property
     def snapshot(self) -> Snapshot:
@@ -487,6 +491,17 @@ class IAM:
         for hook in self.refresh_hooks:  # log in against the directory in force everywhere, as authenticate does
             hook(now)
         return self.login_service.login(username, password, code, now=now, source_ip=source_ip)
+
+
+def _rules(data: Mapping[str, Any], source: str) -> RuleTable:
+    """The ``[[routes]]`` rules table of a directory file (method, path template -> action, resource, context)."""
+    entries = data.get("routes") or []
+    if not isinstance(entries, list):
+        raise ConfigurationError(f"{source}: routes must be an array of tables ([[routes]])")
+    try:
+        return RuleTable.from_config(entries)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{source}: {exc}") from None
 
 
 def _default_store(settings: Settings) -> StateStore:

@@ -179,7 +179,10 @@ class IAMFlask:
             found = declared(view, method)
         template = _FLASK_PARAM.sub(lambda m: f"{{{m.group(2)}:path}}" if m.group(1) == "path" else f"{{{m.group(2)}}}",
                                     url_rule.rule)
-        rule = self.rules.for_template(method, template)
+        state = app.extensions.get(_EXTENSION)
+        # The rules given here, or else the directory file's [[routes]].
+        rules = self.rules if self.rules or state is None else state.iam.rules
+        rule = rules.for_template(method, template)
         if found is not None and rule is not None:
             raise ConfigurationError(f"{method} {url_rule.rule} is declared both on its view and in the rules table; "
                                      "declare it once")

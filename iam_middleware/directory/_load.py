@@ -28,7 +28,7 @@ from ._snapshot import Snapshot, stable_id
 
 __all__ = ["load_directory", "directory_from_dict"]
 
-_TOP = {"settings", "accounts", "policies", "groups", "users", "roles"}
+_TOP = {"settings", "accounts", "policies", "groups", "users", "roles", "routes"}  # routes: read by IAM
 _KEY_ID = re.compile(r"\w{1,128}", re.ASCII)
 _ACCOUNT_KEYS = frozenset({"name", "guardrails"})
 _GROUP_KEYS = frozenset({"account", "policies", "inline"})
