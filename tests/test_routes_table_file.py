@@ -72,3 +72,22 @@ def test_a_malformed_routes_table_is_refused_at_load() -> None:
 def test_without_routes_the_table_is_empty() -> None:
     data = tomllib.loads((EXAMPLES / "iam.toml").read_text())
     assert not IAM.from_dict(data, base_dir=EXAMPLES).rules
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_file_rules_protect_an_untouched_fastapi_app_with_public_docs(anyio_backend: str) -> None:
+    from fastapi import FastAPI
+
+    from iam_middleware_fastapi import install
+
+    iam = _iam()
+    app = FastAPI()
+    app.add_api_route("/orders/{order_id}", untouched, methods=["GET"], operation_id="get_order")
+    app.add_api_route("/orders/{order_id}", untouched, methods=["DELETE"], operation_id="delete_order")
+    app.add_api_route("/health", untouched, operation_id="health")
+    install(app, iam, public_docs=True)
+    async with AsyncRouteClient(app, iam) as client:
+        await client.expect(200, "GET", "/openapi.json")
+        await client.expect(200, "GET", "/orders/42", user="alice", via="sigv4")
+        await client.expect(403, "DELETE", "/orders/42", user="alice", via="sigv4")

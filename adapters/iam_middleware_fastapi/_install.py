@@ -34,7 +34,7 @@ def install(app: FastAPI, iam: IAM, *, middleware: bool = True, public_docs: boo
     OpenAPI schema gains the security schemes and each operation's ``x-iam-action``.
     """
     app.state.iam = iam
-    rules = middleware_options.pop("rules", None) or RuleTable()
+    rules = middleware_options.pop("rules", None) or iam.rules  # given here, or the directory file's [[routes]]
     if public_docs:
         docs = (app.openapi_url, app.docs_url, app.redoc_url, app.docs_url and app.swagger_ui_oauth2_redirect_url)
         rules = RuleTable([*rules.rules, *(Rule("GET", path, PUBLIC) for path in docs if path)])
