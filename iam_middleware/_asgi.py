@@ -264,6 +264,14 @@ class IAMMiddleware:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        try:
+            self.iam.refresh()  # a reload due now applies to this request (errors are met again, and answered, below)
+        except Exception:  # noqa: BLE001
+            pass
+        with self.iam.pin():  # the request, the app included, is decided on the snapshot in force now
+            await self._handle(scope, receive, send, kind)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, kind: str) -> None:
         if kind == "http" and self._audited:
             digest, given_id = _request_digest(scope)
             recent = self._recent.lookup(digest)

@@ -14,7 +14,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +51,9 @@ from .policy._authorizer import Authorizer
 from .state import MemoryStore, StateStore
 
 __all__ = ["IAM"]
+
+#: The snapshot pinned for the request being served (per task or thread), with the IAM it belongs to.
+_PINNED: ContextVar[tuple[IAM, Snapshot] | None] = ContextVar("iam_pinned_snapshot", default=None)
 
 logger = logging.getLogger("iam_middleware")
 
@@ -146,8 +151,36 @@ class IAM:
 
     @property
     def snapshot(self) -> Snapshot:
-        """The directory snapshot in force. Read it once per request: a reload swaps it atomically."""
+        """The directory snapshot this request is decided on: the one pinned for it (``pin``), else the one in
+        force. A reload swaps the snapshot in force atomically; a pinned request finishes on the one it began with."""
+        pinned = _PINNED.get()
+        if pinned is not None and pinned[0] is self:
+            return pinned[1]
         return self._snapshot
+
+    @contextmanager
+    def pin(self) -> Iterator[Snapshot]:
+        """Decide everything inside the block (the authorization and the app it lets run) on today's snapshot,
+        even if a reload swaps it meanwhile. The shells pin each request."""
+        token = self.pin_request()
+        try:
+            yield self.snapshot
+        finally:
+            _PINNED.reset(token)
+
+    def pin_request(self) -> Token[tuple[IAM, Snapshot] | None]:
+        """``pin`` for shells whose request spans separate hooks (Flask): give the token to ``unpin`` at the end."""
+        return _PINNED.set((self, self.snapshot))
+
+    @staticmethod
+    def unpin(token: Token[tuple[IAM, Snapshot] | None]) -> None:
+        _PINNED.reset(token)
+
+    def refresh(self, now: float | None = None) -> None:
+        """Run the refresh hooks (the reloader's cheap change check). Raises what they raise (no directory: 503)."""
+        now = self.clock() if now is None else now
+        for hook in self.refresh_hooks:
+            hook(now)
 
     def swap(self, snapshot: Snapshot) -> None:
         """Put a validated snapshot in force (requests in flight finish on the one they read)."""
@@ -158,8 +191,7 @@ class IAM:
         """The principal a request proves, or None if it carries no credential. Raises AuthenticationError (401)
         for a credential that is present but bad: a bad credential never falls through to another kind."""
         now = self.clock() if now is None else now
-        for hook in self.refresh_hooks:
-            hook(now)
+        self.refresh(now)
         authorization = request.header_values("authorization")
         if len(authorization) > 1:
             raise AuthenticationError("The request has more than one Authorization header.", code="InvalidHeader")
@@ -192,7 +224,7 @@ class IAM:
         now = self.clock() if now is None else now
         key = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
         cached = self._bearer_cache.get(key)
-        snapshot = self._snapshot
+        snapshot = self.snapshot
         if cached is not None and now < cached[1] and cached[2] is snapshot:
             return cached[0]
         principal = self._from_token_uncached(token, now)
@@ -227,10 +259,10 @@ class IAM:
 
     def _from_session(self, token: str, now: float) -> Principal:
         claims = self.sessions.verify(token, now=now)
-        user = self._snapshot.user_by_arn(claims.principal_arn)
+        user = self.snapshot.user_by_arn(claims.principal_arn)
         if user is None or not user.active:
             raise InvalidTokenError("The session's user no longer exists or is disabled.", code="SessionRevoked")
-        return self._snapshot.user_principal(
+        return self.snapshot.user_principal(
             user, CredentialKind.SESSION, auth_time=float(claims.issued_at), mfa_time=claims.mfa_time,
             expires_at=float(claims.expires_at), issuer=claims.issuer,
         )
@@ -250,7 +282,7 @@ class IAM:
                 return None
             return SigningCredential(key_id, temporary.secret_access_key, True, temporary.session_token,
                                      temporary.expires_at)
-        found = self._snapshot.access_key(key_id)
+        found = self.snapshot.access_key(key_id)
         if found is None:
             return None
         key, user = found
@@ -258,7 +290,7 @@ class IAM:
 
     def _from_signature(self, verified: VerifiedSignature, now: float) -> Principal:
         key_id = verified.access_key_id
-        snapshot = self._snapshot
+        snapshot = self.snapshot
         if not key_id.startswith("ASIA"):
             found = snapshot.access_key(key_id)
             if found is None:  # pragma: no cover - the verifier looked it up a moment ago
@@ -272,7 +304,7 @@ class IAM:
 
     def principal_for_temporary(self, temporary: TemporaryCredential) -> Principal:
         """The principal behind temporary credentials (a role session, or a user's MFA session)."""
-        snapshot = self._snapshot
+        snapshot = self.snapshot
         if temporary.kind == "role":
             role = snapshot.role(temporary.arn)
             if role is None:
@@ -311,7 +343,7 @@ class IAM:
         duration: float | None = None,
     ) -> tuple[Principal | None, Decision]:
         """Evaluate the role's trust policy for an outside token, as AssumeRoleWithWebIdentity does."""
-        snapshot = self._snapshot
+        snapshot = self.snapshot
         target = snapshot.role(role or provider.role)
         if target is None:
             raise InvalidTokenError(f"Role {role or provider.role!r} does not exist.", code="InvalidToken")
@@ -391,7 +423,7 @@ class IAM:
         """Decide with a complete, lower-cased context. Never raises: a failure is a deny that says so."""
         try:
             session_policy = self._session_policy(principal.session_policy) if principal.session_policy else None
-            authorizer = self._snapshot.authorizer(principal, session_policy)
+            authorizer = self.snapshot.authorizer(principal, session_policy)
             resource_set = self._resource_set(resource_policy) if resource_policy is not None else None
             return authorizer.authorize(action, resource, full, resource_policy=resource_set,
                                         resource_account=resource_account)
@@ -404,7 +436,7 @@ class IAM:
         """Whether a decision about ``action`` for ``principal`` can change with the clock alone (a statement that
         could apply reads ``aws:CurrentTime``, ``aws:EpochTime`` or ``aws:MultiFactorAuthAge``)."""
         session_policy = self._session_policy(principal.session_policy) if principal.session_policy else None
-        authorizer = self._snapshot.authorizer(principal, session_policy)
+        authorizer = self.snapshot.authorizer(principal, session_policy)
         action_lower = action.lower()
         for layer in (authorizer.identity, authorizer.boundary, authorizer.session, authorizer.guardrails):
             if layer is not None and layer.context_keys(action_lower) & _TIME_KEYS:
@@ -420,7 +452,7 @@ class IAM:
         stepped["aws:multifactorauthpresent"] = "true"
         stepped["aws:multifactorauthage"] = "0"
         session_policy = self._session_policy(principal.session_policy) if principal.session_policy else None
-        return self._snapshot.authorizer(principal, session_policy).decide(action, resource, stepped).allowed
+        return self.snapshot.authorizer(principal, session_policy).decide(action, resource, stepped).allowed
 
     def _web_identity_authorizer(self, provider: str) -> Authorizer:
         """One cached evaluator per provider: the trust decision depends only on the claims it reads."""
@@ -479,7 +511,7 @@ class IAM:
 
     # Sessions --------------------------------------------------------------------------------------------------
     def _login_record(self, username: str) -> LoginRecord | None:
-        user = self._snapshot.user(username)
+        user = self.snapshot.user(username)
         if user is None or user.password_hash is None:
             return None
         return LoginRecord(user.arn, user.arn, user.password_hash, user.totp, active=user.active)

@@ -158,3 +158,27 @@ async def test_method_override_headers_are_stripped_from_repeats_too(tmp_path: P
         for _ in range(3):  # the first decides; the repeats are answered from the recent decision
             response = await http.get("/x", headers=headers)
             assert response.status_code == 200 and response.text == "None"
+
+
+async def test_a_request_in_flight_finishes_on_the_snapshot_it_began_with(tmp_path: Path) -> None:
+    folder = tmp_path / "ex"
+    shutil.copytree(EXAMPLES, folder)
+    iam = IAM.from_file(folder / "iam.toml", clock=Clock())
+    reloader = DirectoryReloader(iam)
+    policy = folder / "policies" / "orders-read-only.json"
+
+    @permission("orders:GetOrder", resource="arn:app:orders::{account}:order/{order_id}")
+    async def get_order(request: Request) -> PlainTextResponse:
+        # A reload lands while this request runs: it removes GetOrder from the partner's policies.
+        policy.write_text(policy.read_text().replace('"orders:GetOrder", ', ""))
+        assert reloader.reload().ok
+        again = iam.authorize(request.user, "orders:GetOrder", "arn:app:orders::111122223333:order/1")
+        return PlainTextResponse(f"{again.kind.value} {iam.snapshot.version}")
+
+    app = IAMMiddleware(Starlette(routes=[Route("/orders/{order_id}", get_order)]), iam=iam)
+    headers = {"Authorization": "Bearer " + partner_token(T0 + 3600)}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://t") as http:
+        first = await http.get("/orders/1", headers=headers)
+        assert first.status_code == 200 and first.text == "Allowed 1"  # decided on version 1 to the end
+        assert (await http.get("/orders/1", headers=headers)).status_code == 403  # the next one: version 2
+    assert iam.snapshot.version == 2

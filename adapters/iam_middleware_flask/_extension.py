@@ -77,6 +77,7 @@ class _Trail:
     body_read: bool = False
 
 
+_PIN_KEY = "iam_middleware.pin"
 _DIGESTED = ("REQUEST_METHOD", "RAW_URI", "REQUEST_URI", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING",
              "wsgi.url_scheme", "REMOTE_ADDR", "CONTENT_TYPE", "CONTENT_LENGTH")
 
@@ -150,6 +151,7 @@ class IAMFlask:
         app.extensions[_EXTENSION] = _AppState(iam)
         # First, so no other before_request function (loading a user, opening a transaction) runs unauthorized.
         app.before_request_funcs.setdefault(None, []).insert(0, self._before_request)
+        app.teardown_request(self._unpin)
 
     # Declarations --------------------------------------------------------------------------------------------
     def permission(
@@ -214,6 +216,12 @@ class IAMFlask:
         state: _AppState = app.extensions[_EXTENSION]
         current = request._get_current_object()  # type: ignore[attr-defined]
         environ = current.environ
+        try:
+            state.iam.refresh()  # a reload due now applies to this request (errors are met again, and answered)
+        except Exception:  # noqa: BLE001
+            pass
+        # The request, the view included, is decided on the snapshot in force now; _unpin ends it at teardown.
+        environ[_PIN_KEY] = state.iam.pin_request()
         key: bytes | None = None
         if state.audited and current.routing_exception is None:
             key = _environ_digest(environ)
@@ -259,6 +267,15 @@ class IAMFlask:
         if key is not None and trail.body_read is False:
             state.recent.remember(key, trail.principal, trail.decision, (trail.ip, trail.resource))
         return None
+
+    @staticmethod
+    def _unpin(exc: BaseException | None = None) -> None:
+        token = request.environ.pop(_PIN_KEY, None)
+        if token is not None:
+            try:
+                IAM.unpin(token)
+            except ValueError:  # torn down in another context (a copied request context): nothing left to reset
+                pass
 
     def _replay(self, environ: dict[str, Any], recent: Recent) -> None:
         """A repeat of a recently allowed request: the same principal and decision, without deciding again."""

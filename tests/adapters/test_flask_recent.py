@@ -61,3 +61,28 @@ def test_a_reload_that_removes_the_permission_applies_to_the_next_repeat(tmp_pat
     policy.write_text(policy.read_text().replace('"orders:GetOrder", ', ""))
     assert DirectoryReloader(iam).reload().ok
     assert client.get("/orders/42", headers=headers).status_code == 403
+
+
+def test_a_request_in_flight_finishes_on_the_snapshot_it_began_with(tmp_path: Path) -> None:
+    folder = tmp_path / "ex"
+    shutil.copytree(EXAMPLES, folder)
+    iam = IAM.from_file(folder / "iam.toml", clock=Clock())
+    reloader = DirectoryReloader(iam)
+    policy = folder / "policies" / "orders-read-only.json"
+    app = Flask(__name__)
+    guard = IAMFlask(app, iam)
+
+    @app.get("/orders/<order_id>")
+    @guard.permission("orders:GetOrder", resource="arn:app:orders::{account}:order/{order_id}")
+    def get_order(order_id: str) -> str:
+        policy.write_text(policy.read_text().replace('"orders:GetOrder", ', ""))
+        assert reloader.reload().ok
+        again = iam.authorize(g.principal, "orders:GetOrder", "arn:app:orders::111122223333:order/1")
+        return f"{again.kind.value} {iam.snapshot.version}"
+
+    client = app.test_client()
+    headers = {"Authorization": "Bearer " + session_token(iam, "alice")}
+    first = client.get("/orders/1", headers=headers)
+    assert first.status_code == 200 and first.text == "Allowed 1"
+    assert client.get("/orders/1", headers=headers).status_code == 403
+    assert iam.snapshot.version == 2  # unpinned after the request
