@@ -264,12 +264,17 @@ class IAMMiddleware:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        iam = self.iam
+        if iam.refresh_hooks:
+            try:
+                iam.refresh()  # a reload due now applies to this request (errors are met again, and answered, below)
+            except Exception:  # noqa: BLE001
+                pass
+        token = iam.pin_request()  # the request, the app included, is decided on the snapshot in force now
         try:
-            self.iam.refresh()  # a reload due now applies to this request (errors are met again, and answered, below)
-        except Exception:  # noqa: BLE001
-            pass
-        with self.iam.pin():  # the request, the app included, is decided on the snapshot in force now
             await self._handle(scope, receive, send, kind)
+        finally:
+            iam.unpin(token)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, kind: str) -> None:
         if kind == "http" and self._audited:

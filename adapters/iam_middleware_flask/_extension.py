@@ -216,10 +216,11 @@ class IAMFlask:
         state: _AppState = app.extensions[_EXTENSION]
         current = request._get_current_object()  # type: ignore[attr-defined]
         environ = current.environ
-        try:
-            state.iam.refresh()  # a reload due now applies to this request (errors are met again, and answered)
-        except Exception:  # noqa: BLE001
-            pass
+        if state.iam.refresh_hooks:
+            try:
+                state.iam.refresh()  # a reload due now applies to this request (errors are met again, and answered)
+            except Exception:  # noqa: BLE001
+                pass
         # The request, the view included, is decided on the snapshot in force now; _unpin ends it at teardown.
         environ[_PIN_KEY] = state.iam.pin_request()
         key: bytes | None = None
