@@ -126,14 +126,30 @@ async def _authenticate(iam: IAM, view: RequestView) -> Principal | None:
     return await anyio.to_thread.run_sync(lambda: iam.authenticate(view))
 
 
+def _too_large() -> BadRequestError:
+    error = BadRequestError(f"The request body is larger than {MAX_BODY_BYTES} bytes.", code="EntityTooLarge")
+    error.status_code = 413
+    return error
+
+
 async def _body(request: Request) -> bytes:
-    """The body (cached by Starlette for the endpoint), refused past MAX_BODY_BYTES before it is read."""
+    """The body (kept for the endpoint), refused past MAX_BODY_BYTES: by Content-Length before reading, and while
+    reading when there is none (chunked), so an unbounded body is never buffered."""
     length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-        error = BadRequestError(f"The request body is larger than {MAX_BODY_BYTES} bytes.", code="EntityTooLarge")
-        error.status_code = 413
-        raise error
-    return await request.body()
+    if length is not None:
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            raise _too_large()
+        return await request.body()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # what Request.body() returns from now on: the endpoint reads the same bytes
+    return body
 
 
 def _log(scope: Any, request_id: str, principal: Principal | None, decision: Decision | None,
