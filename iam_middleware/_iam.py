@@ -422,8 +422,7 @@ class IAM:
     ) -> Decision:
         """Decide with a complete, lower-cased context. Never raises: a failure is a deny that says so."""
         try:
-            session_policy = self._session_policy(principal.session_policy) if principal.session_policy else None
-            authorizer = self.snapshot.authorizer(principal, session_policy)
+            authorizer = self._authorizer(principal)
             resource_set = self._resource_set(resource_policy) if resource_policy is not None else None
             return authorizer.authorize(action, resource, full, resource_policy=resource_set,
                                         resource_account=resource_account)
@@ -435,8 +434,7 @@ class IAM:
     def reads_time(self, principal: Principal, action: str) -> bool:
         """Whether a decision about ``action`` for ``principal`` can change with the clock alone (a statement that
         could apply reads ``aws:CurrentTime``, ``aws:EpochTime`` or ``aws:MultiFactorAuthAge``)."""
-        session_policy = self._session_policy(principal.session_policy) if principal.session_policy else None
-        authorizer = self.snapshot.authorizer(principal, session_policy)
+        authorizer = self._authorizer(principal)
         action_lower = action.lower()
         for layer in (authorizer.identity, authorizer.boundary, authorizer.session, authorizer.guardrails):
             if layer is not None and layer.context_keys(action_lower) & _TIME_KEYS:
@@ -451,8 +449,7 @@ class IAM:
         stepped = dict(context)
         stepped["aws:multifactorauthpresent"] = "true"
         stepped["aws:multifactorauthage"] = "0"
-        session_policy = self._session_policy(principal.session_policy) if principal.session_policy else None
-        return self.snapshot.authorizer(principal, session_policy).decide(action, resource, stepped).allowed
+        return self._authorizer(principal).decide(action, resource, stepped).allowed
 
     def _web_identity_authorizer(self, provider: str) -> Authorizer:
         """One cached evaluator per provider: the trust decision depends only on the claims it reads."""
@@ -471,6 +468,11 @@ class IAM:
         policy_set = PolicySet([policy])
         self._resource_sets[id(policy)] = (policy, policy_set)
         return policy_set
+
+    def _authorizer(self, principal: Principal) -> Authorizer:
+        """The compiled layers of ``principal`` in the snapshot this request is decided on (session policy included)."""
+        session_policy = self._session_policy(principal.session_policy) if principal.session_policy else None
+        return self.snapshot.authorizer(principal, session_policy)
 
     def _session_policy(self, text: str) -> Policy:
         policy = self._session_policies.get(text)

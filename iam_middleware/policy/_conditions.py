@@ -222,28 +222,9 @@ def _elem_for(family: str, values: Sequence[str], templates: Sequence[Template] 
     if family == "arn":
         arns = [compile_arn([v]) for v in values]
         return lambda r, ctx, missing: any(m(r) for m in arns)
-    if family.startswith("numeric_"):
-        numbers = [parse_number(v) for v in values]
-        if any(n is None for n in numbers):
-            return None
-        cmp = _NUMERIC_CMP[family.split("_")[1]]
-
-        def numeric(r: str, ctx: Any, missing: Any) -> bool:
-            value = parse_number(r)
-            return value is not None and any(cmp(value, n) for n in numbers)
-
-        return numeric
-    if family.startswith("date_"):
-        dates = [parse_date(v) for v in values]
-        if any(d is None for d in dates):
-            return None
-        dcmp = _NUMERIC_CMP[family.split("_")[1]]
-
-        def date(r: str, ctx: Any, missing: Any) -> bool:
-            value = parse_date(r)
-            return value is not None and any(dcmp(value, d) for d in dates)
-
-        return date
+    if family.startswith(("numeric_", "date_")):
+        return _ordered(parse_number if family.startswith("numeric_") else parse_date, values,
+                        _NUMERIC_CMP[family.split("_")[1]])
     if family == "bool":
         lowered = [v.lower() for v in values]
         if any(v not in ("true", "false") for v in lowered):
@@ -266,6 +247,20 @@ def _elem_for(family: str, values: Sequence[str], templates: Sequence[Template] 
 
         return ip
     raise AssertionError(family)  # pragma: no cover - OPERATORS and this function are kept in step
+
+
+def _ordered(parse: Callable[[str], Any], values: Sequence[str],
+             cmp: Callable[[Any, Any], bool]) -> Callable[..., bool] | None:
+    """Numeric and Date operators: both sides parsed by ``parse`` (None if a policy value does not parse)."""
+    parsed = [parse(v) for v in values]
+    if any(p is None for p in parsed):
+        return None
+
+    def ordered(r: str, ctx: Any, missing: Any) -> bool:
+        value = parse(r)
+        return value is not None and any(cmp(value, p) for p in parsed)
+
+    return ordered
 
 
 def _templated_elem(family: str, templates: Sequence[Template]) -> Callable[..., bool]:
