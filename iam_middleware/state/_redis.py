@@ -102,7 +102,7 @@ class _VersionListener:
     def __init__(self, client: redis.Redis, channel: str, callback: Callable[[str, int], None]) -> None:
         self._callback = callback
         self._stopped = threading.Event()
-        self._pubsub = client.pubsub()  # type: ignore[no-untyped-call]  # redis-py leaves pubsub() unannotated
+        self._pubsub = client.pubsub()
         self._channel = channel
         try:
             self._pubsub.subscribe(channel)
