@@ -13,7 +13,6 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from ._admin import admin_app
-    from ._asgi import IAMCredentials, IAMMiddleware
     from ._exceptions import (
         AccessDeniedError,
         AuthenticationError,
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     from ._request import RequestView
     from ._routes import PUBLIC, Permission, Rule, RuleTable, permission, public
     from ._settings import Settings, WebIdentityProvider
+    from .asgi import IAMCredentials, IAMMiddleware
     from .policy import Decision, DecisionKind, Policy, PolicyKind, PolicySet, parse_policy
 
 _EXPORTS = {
@@ -46,9 +46,9 @@ _EXPORTS = {
     "DecisionKind": ".policy",
     "DirectoryReloader": "._reload",
     "IAM": "._iam",
-    "IAMCredentials": "._asgi",
+    "IAMCredentials": ".asgi",
     "IAMError": "._exceptions",
-    "IAMMiddleware": "._asgi",
+    "IAMMiddleware": ".asgi",
     "InvalidTokenError": "._exceptions",
     "LockedOutError": "._exceptions",
     "MissingCredentialError": "._exceptions",

@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ._asgi import IAMMiddleware
 from ._iam import IAM
 from ._reload import DirectoryReloader
 from ._routes import permission
+from .asgi import IAMMiddleware
 
 __all__ = ["admin_app"]
 

@@ -2,6 +2,7 @@
 
     IAMError                          status_code, code, message, headers
     ├── BadRequestError               400  malformed request (ambiguous path, broken header grammar)
+    │   └── BodyTooLargeError         413  a body past the limit a shell reads to verify a signed payload
     ├── AuthenticationError           401  no credential, or a credential that did not verify
     │   ├── MissingCredentialError         no credential where one is required
     │   ├── InvalidTokenError              bearer token (JWT or session) rejected
@@ -30,6 +31,7 @@ __all__ = [
     "AccessDeniedError",
     "AuthenticationError",
     "BadRequestError",
+    "BodyTooLargeError",
     "ConfigurationError",
     "IAMError",
     "InvalidTokenError",
@@ -64,6 +66,13 @@ class BadRequestError(IAMError):
 
     status_code = 400
     code = "BadRequest"
+
+
+class BodyTooLargeError(BadRequestError):
+    """The request body is larger than the shell reads (its ``max_body_bytes``): one status and code everywhere."""
+
+    status_code = 413
+    code = "EntityTooLarge"
 
 
 class AuthenticationError(IAMError):

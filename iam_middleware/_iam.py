@@ -24,6 +24,7 @@ from typing import Any
 
 from cachetools import LRUCache
 
+from ._authn import Authenticator, BearerAuthenticator, CookieAuthenticator, SigV4Authenticator
 from ._exceptions import (
     AccessDeniedError,
     AuthenticationError,
@@ -33,7 +34,7 @@ from ._exceptions import (
     SignatureError,
 )
 from ._principal import CredentialKind, Principal
-from ._request import RequestView
+from ._request import RequestView, resolve_source_ip
 from ._routes import RuleTable
 from ._settings import Settings, WebIdentityProvider
 from ._temporary import TemporaryCredential, TemporaryCredentials
@@ -58,8 +59,20 @@ _PINNED: ContextVar[tuple[IAM, Snapshot] | None] = ContextVar("iam_pinned_snapsh
 logger = logging.getLogger("iam_middleware")
 
 _MAX_AUTHORIZATION = 16 * 1024
-_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 _TIME_KEYS = frozenset({"aws:currenttime", "aws:epochtime", "aws:multifactorauthage"})
+#: Global keys that come from the request rather than the credential: a trust decision reading one is per request.
+_REQUEST_KEYS = frozenset({"aws:currenttime", "aws:epochtime", "aws:sourceip", "aws:securetransport",
+                           "aws:useragent", "aws:referer"})
+
+
+class _Unset:
+    """Not given (None is a value: an address that could not be read)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()
 
 
 _last_second: list[tuple[int, str]] = [(-1, "")]
@@ -88,6 +101,7 @@ class IAM:
         clock: Callable[[], float] = time.time,
         source: str | os.PathLike[str] | None = None,
         rules: RuleTable | None = None,
+        authenticators: list[Authenticator] | None = None,
     ) -> None:
         self.settings = settings or Settings(partition=directory.partition)
         #: The directory file's ``[[routes]]`` rules table: what routes of an app whose code is not touched require.
@@ -123,6 +137,10 @@ class IAM:
         # per call would never hit and would flush the useful entries.
         self._resource_sets: dict[int, tuple[Policy, PolicySet]] = {}
         self._web_authorizers: dict[str, Authorizer] = {}
+        #: The ordered authenticator chain (see ``Authenticator``): custom ones go first.
+        self.authenticators: list[Authenticator] = (
+            list(authenticators) if authenticators is not None
+            else [SigV4Authenticator(self), BearerAuthenticator(self), CookieAuthenticator(self)])
 
     def __repr__(self) -> str:
         return f"IAM(snapshot={self._snapshot!r}, settings={self.settings!r})"
@@ -197,37 +215,24 @@ class IAM:
             raise AuthenticationError("The request has more than one Authorization header.", code="InvalidHeader")
         if authorization and len(authorization[0]) > _MAX_AUTHORIZATION:
             raise AuthenticationError("The Authorization header is too long.", code="InvalidHeader")
-        if self.sigv4.recognizes(request):
-            verified = self.sigv4.verify(request, now=now)
-            if self.settings.sigv4_replay_protection and request.method not in _IDEMPOTENT:
-                self._refuse_replay(verified, now)
-            return self._from_signature(verified, now)
-        if authorization:
-            scheme, _, token = authorization[0].strip().partition(" ")
-            if scheme.lower() != "bearer":
-                # The value is not echoed: a credential sent without its scheme would end up in the answer.
-                raise AuthenticationError("Unsupported Authorization scheme; use Bearer or AWS4-HMAC-SHA256.",
-                                          code="InvalidHeader")
-            token = token.strip()
-            if not token or " " in token:
-                raise InvalidTokenError("The bearer token is malformed.", code="InvalidToken",
-                                        headers={"WWW-Authenticate": 'Bearer error="invalid_request"'})
-            return self.from_token(token, now=now)
-        cookie_token = self.sessions.token_from_cookie(request)
-        if cookie_token is not None:
-            self.csrf.check(request)
-            return self._from_session(cookie_token, now)
+        for authenticator in self.authenticators:
+            principal = authenticator.authenticate(request, now=now)
+            if principal is not None:
+                return principal
         return None
 
-    def from_token(self, token: str, *, now: float | None = None) -> Principal:
-        """The principal a bearer token proves: a session token of this service, or an outside provider's JWT."""
+    def from_token(self, token: str, *, now: float | None = None, request: RequestView | None = None) -> Principal:
+        """The principal a bearer token proves: a session token of this service, or an outside provider's JWT
+        (mapped to a role by its trust policy, evaluated with ``request``'s global condition keys)."""
         now = self.clock() if now is None else now
         key = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
         cached = self._bearer_cache.get(key)
         snapshot = self.snapshot
         if cached is not None and now < cached[1] and cached[2] is snapshot:
             return cached[0]
-        principal = self._from_token_uncached(token, now)
+        principal, per_request = self._from_token_uncached(token, now, request)
+        if per_request:
+            return principal  # the role mapping read the request itself: decided afresh for every request
         valid_until = principal.expires_at if principal.expires_at is not None else now
         if principal.credential_kind is CredentialKind.SESSION:
             valid_until = min(valid_until, now + self.settings.session_cache_seconds)
@@ -247,15 +252,30 @@ class IAM:
         for key in [k for k, (p, _, _) in self._bearer_cache.items() if p.arn == arn]:
             self._bearer_cache.pop(key, None)
 
-    def _from_token_uncached(self, token: str, now: float) -> Principal:
+    def _from_token_uncached(self, token: str, now: float, request: RequestView | None) -> tuple[Principal, bool]:
+        """(principal, whether its mapping depends on the request beyond the token)."""
         if _token_type(token) == SESSION_TYP:
-            return self._from_session(token, now)
+            return self._from_session(token, now), False
         if self.web_identity is None:
             raise InvalidTokenError("The bearer token is not a session token of this service, and no outside "
                                     "identity provider is configured.", code="InvalidToken",
                                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         verified = self.web_identity.verify(token, now=now)
-        return self._from_web_identity(verified, now)
+        provider = self._providers[verified.issuer]
+        principal, decision = self.assume_role_with_web_identity(provider, verified, now=now, request=request)
+        if principal is None:
+            raise InvalidTokenError(
+                f"The token of {provider.name} may not assume role {provider.role}: {decision.message}",
+                code="AccessDenied", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        return principal, self._trust_reads_request(provider.role)
+
+    def _trust_reads_request(self, role: str) -> bool:
+        target = self.snapshot.role(role)
+        if target is None:  # pragma: no cover - the mapping just found it
+            return True
+        keys = self._resource_set(target.trust_policy).context_keys("sts:assumerolewithwebidentity")
+        return not keys.isdisjoint(_REQUEST_KEYS)
 
     def _from_session(self, token: str, now: float) -> Principal:
         claims = self.sessions.verify(token, now=now)
@@ -328,21 +348,12 @@ class IAM:
             principal = _with_session_policy(principal, temporary.session_policy)
         return principal
 
-    def _from_web_identity(self, verified: VerifiedToken, now: float) -> Principal:
-        provider = self._providers[verified.issuer]
-        principal, decision = self.assume_role_with_web_identity(provider, verified, now=now)
-        if principal is None:
-            raise InvalidTokenError(
-                f"The token of {provider.name} may not assume role {provider.role}: {decision.message}",
-                code="AccessDenied", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            )
-        return principal
-
     def assume_role_with_web_identity(
         self, provider: WebIdentityProvider, verified: VerifiedToken, *, now: float, role: str | None = None,
-        duration: float | None = None,
+        duration: float | None = None, request: RequestView | None = None, source_ip: str | None | _Unset = UNSET,
     ) -> tuple[Principal | None, Decision]:
-        """Evaluate the role's trust policy for an outside token, as AssumeRoleWithWebIdentity does."""
+        """Evaluate the role's trust policy for an outside token, as AssumeRoleWithWebIdentity does: with the
+        token's claims and the request's global condition keys (``aws:SourceIp``, ``aws:CurrentTime``, ...)."""
         snapshot = self.snapshot
         target = snapshot.role(role or provider.role)
         if target is None:
@@ -353,8 +364,10 @@ class IAM:
             if claim in claims:
                 value = claims[claim]
                 context[f"{provider.name}:{claim}"] = list(value) if isinstance(value, (list, tuple)) else value
+        full = self.context_for(None, request, now=now, source_ip=source_ip)
+        full.update((k.lower(), v) for k, v in context.items())
         decision = self._web_identity_authorizer(provider.name).authorize(
-            "sts:AssumeRoleWithWebIdentity", target.arn, {k.lower(): v for k, v in context.items()},
+            "sts:AssumeRoleWithWebIdentity", target.arn, full,
             resource_policy=self._resource_set(target.trust_policy),
         )
         if not decision.allowed:
@@ -371,14 +384,17 @@ class IAM:
 
     # Authorization ---------------------------------------------------------------------------------------------
     def context_for(self, principal: Principal | None, request: RequestView | None, *, now: float,
-                    source_ip: str | None = None) -> dict[str, Any]:
-        """The IAM global condition keys of a request (lower-cased keys, ready for ``authorize``)."""
+                    source_ip: str | None | _Unset = UNSET) -> dict[str, Any]:
+        """The IAM global condition keys of a request (lower-cased keys, ready for ``authorize``). ``source_ip`` is
+        the caller's address as the gate resolved it; when not given it is resolved here, through the trusted
+        proxies (None: the forwarded chain could not be read, and the key is absent)."""
         context: dict[str, Any] = {
             "aws:currenttime": _iso(now),
             "aws:epochtime": str(int(now)),
         }
         if request is not None:
-            ip = source_ip if source_ip is not None else request.client_host
+            ip = (resolve_source_ip(request, self.settings.trusted_proxies) if isinstance(source_ip, _Unset)
+                  else source_ip)
             if ip:
                 context["aws:sourceip"] = ip
             context["aws:securetransport"] = "true" if request.scheme in ("https", "wss") else "false"
@@ -404,11 +420,13 @@ class IAM:
         request: RequestView | None = None,
         resource_policy: Policy | None = None,
         resource_account: str | None = None,
+        source_ip: str | None | _Unset = UNSET,
     ) -> Decision:
-        """Decide ``action`` on ``resource`` for ``principal``: the global keys are filled in, ``context`` adds
-        to them (keys case-insensitive). Never raises: a failure is a deny that says so."""
+        """Decide ``action`` on ``resource`` for ``principal``: the global keys are filled in (from ``request``,
+        its address resolved through the trusted proxies unless ``source_ip`` is given), ``context`` adds to them
+        (keys case-insensitive). Never raises: a failure is a deny that says so."""
         now = self.clock() if now is None else now
-        full = _merged(context, self.context_for(principal, request, now=now))
+        full = _merged(context, self.context_for(principal, request, now=now, source_ip=source_ip))
         return self._decide(principal, action, resource, full, resource_policy, resource_account)
 
     def _decide(
@@ -491,7 +509,7 @@ class IAM:
         context: Mapping[str, Any] | None = None,
         principal: Principal | None = None,
         now: float | None = None,
-        source_ip: str | None = None,
+        source_ip: str | None | _Unset = UNSET,
     ) -> tuple[Principal, Decision]:
         """Authenticate (unless ``principal`` is given) and authorize one request; raise the IAMError to render."""
         now = self.clock() if now is None else now

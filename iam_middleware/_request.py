@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
-__all__ = ["RequestView"]
+__all__ = ["Network", "RequestView", "resolve_source_ip"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "x-amz-security-token", "proxy-authorization"})
 
@@ -25,6 +29,10 @@ class RequestView:
     scheme: str = "http"
     body: bytes | None = None
 
+    def with_body(self, body: bytes) -> RequestView:
+        """The same request with its body read."""
+        return replace(self, body=body)
+
     def header(self, name: str) -> str | None:
         """The value of a header, or ``None``. Repeated headers are joined with ``,`` (RFC 9110)."""
         values = self.header_values(name)
@@ -43,3 +51,32 @@ class RequestView:
             f"RequestView(method={self.method!r}, raw_path={self.raw_path!r}, query_string={self.query_string!r}, "
             f"headers={shown!r}, client_host={self.client_host!r}, scheme={self.scheme!r})"
         )
+
+
+def resolve_source_ip(request: RequestView, trusted: Sequence[Network]) -> str | None:
+    """``aws:SourceIp``: the peer address; when the peer is a trusted proxy, the right-most ``X-Forwarded-For`` hop
+    that is not itself a trusted proxy. Forwarded headers from anyone else are ignored. A forwarded chain that cannot
+    be read gives None (the key is absent), never the proxy's own address, which IP conditions might allow."""
+    peer = request.client_host
+    if not trusted or peer is None or not _in(peer, trusted):
+        return peer
+    hops = [h.strip() for v in request.header_values("x-forwarded-for") for h in v.split(",")]
+    if not hops:
+        return peer
+    for hop in reversed(hops):
+        try:
+            address = ipaddress.ip_address(hop)
+        except ValueError:
+            return None
+        if not any(address in network for network in trusted):
+            return str(address)
+    # Every hop is one of our proxies: the left-most is where the request came from.
+    return str(ipaddress.ip_address(hops[0]))
+
+
+def _in(address: str, networks: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)

@@ -235,9 +235,13 @@ class Rule:
             raise ConfigurationError(f"rule {self.method} {self.path}: the permission names {{{unknown[0]}}}, which "
                                      "is not a parameter of this path")
 
+    def handles(self, method: str) -> bool:
+        """Whether this rule governs ``method`` (``*`` governs every method, OPTIONS included; GET governs HEAD)."""
+        return self.method in ("*", method) or (self.method == "GET" and method == "HEAD")
+
     def match(self, method: str, path: str) -> dict[str, str] | None:
         """The path parameters if this rule governs ``method`` on the canonical ``path``, else None."""
-        if self.method not in ("*", method) and not (self.method == "GET" and method == "HEAD"):
+        if not self.handles(method):
             return None
         found = self._regex.fullmatch(_without_trailing_slash(path))
         return found.groupdict() if found else None
@@ -298,7 +302,7 @@ class RuleTable:
     def for_template(self, method: str, template: str) -> Rule | None:
         """The rule declared for a router's route template (``/orders/{order_id}``), compared as text."""
         for rule in self.rules:
-            if rule.path == template and (rule.method in ("*", method) or (rule.method == "GET" and method == "HEAD")):
+            if rule.path == template and rule.handles(method):
                 return rule
         return None
 

@@ -40,11 +40,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from iam_middleware import IAM, PUBLIC, IAMCredentials, IAMMiddleware, Principal, Rule, RuleTable, permission, public
-from iam_middleware._asgi import render_permission, source_ip
 from iam_middleware._exceptions import ConfigurationError
 from iam_middleware._request import RequestView
+from iam_middleware._request import resolve_source_ip as source_ip
 from iam_middleware._resolve import REQUIREMENT_FINDERS
 from iam_middleware._routes import MissingValueError, Permission
+from iam_middleware.gate import render_permission
 from iam_middleware.state import MemoryStore, StateUnavailableError
 from iam_middleware.state._redis import RedisStore
 

@@ -248,4 +248,4 @@ def test_route_client_calls_a_flask_app(iam: IAM) -> None:
         client.assert_allowed("GET", "/orders/3", user="bob", via="cookie")
         client.assert_denied("GET", "/orders/3")
         client.expect(401, "GET", "/orders/3", token=session_token(iam, "bob")[:-3] + "abc")
-        client.expect(404, "GET", "/nowhere", user="alice")
+        client.expect(403, "GET", "/nowhere", user="alice")  # refused as every shell refuses an unknown path

@@ -17,27 +17,14 @@ from starlette.exceptions import WebSocketException
 from starlette.requests import HTTPConnection, Request
 from starlette.routing import BaseRoute
 
-from iam_middleware._asgi import (
-    IAMCredentials,
-    log_decision,
-    new_request_id,
-    render_permission,
-    request_view,
-    source_ip,
-)
-from iam_middleware._exceptions import BadRequestError, ConfigurationError, IAMError, MissingCredentialError
-from iam_middleware._iam import IAM
-from iam_middleware._principal import Principal
-from iam_middleware._request import RequestView
+from iam_middleware import IAM, ConfigurationError, IAMCredentials, IAMError, Permission, Principal
 from iam_middleware._resolve import REQUIREMENT_FINDERS, ROUTE_CHILDREN, requirement_of
-from iam_middleware._routes import Permission
+from iam_middleware.asgi import request_view
+from iam_middleware.gate import Gate, RequestContext, Target, render_permission
 from iam_middleware.policy import Decision
 from iam_middleware.state import MemoryStore
 
-__all__ = ["Authorize", "find_requirement", "included_routes"]
-
-#: Upper bound of a body read to verify a SigV4 payload hash when no middleware read it first.
-MAX_BODY_BYTES = 10 * 1024 * 1024
+__all__ = ["Authorize", "find_requirement", "gate_of", "included_routes"]
 
 
 class Authorize:
@@ -53,6 +40,7 @@ class Authorize:
     ) -> None:
         self.permission = Permission(action, resource, context or {})
         self.iam = iam
+        self._gate: Gate | None = None
 
     def __repr__(self) -> str:
         return f"Authorize({self.permission.action!r}, resource={self.permission.resource!r})"
@@ -69,40 +57,42 @@ class Authorize:
             if iam is None or decision.resource == render_permission(
                     iam, request_view(scope), self.permission, scope.get("path_params", {}), principal)[0]:
                 return principal
-        # No middleware, or it did not decide this permission (a CORS preflight it let through): decide here.
-        return await self._check(connection, state, principal)
+        # No middleware, or it did not decide this permission (a CORS preflight it let through): the gate decides.
+        return await self._check(connection, state)
 
-    async def _check(self, connection: HTTPConnection, state: dict[str, Any], principal: Principal | None) -> Principal:
+    async def _check(self, connection: HTTPConnection, state: dict[str, Any]) -> Principal:
         scope = connection.scope
-        iam = self._iam(connection)
+        gate = self._gate_for(connection)
         route = scope.get("route")
         if isinstance(route, BaseRoute):
             # Raises ConfigurationError when @permission on the endpoint names another permission.
             requirement_of(route, scope.get("method", "GET"))
-        view = request_view(scope)
-        request_id = state.get("request_id") or new_request_id(view.header("x-request-id"))
-        state["request_id"] = request_id
-        ip = source_ip(view, iam.settings.trusted_proxies)
+        websocket = scope["type"] == "websocket"
+        context = gate.begin(request_view(scope), websocket=websocket, root_path=scope.get("root_path", ""))
+        context.request_id = state.get("request_id") or context.request_id
+        state["request_id"] = context.request_id
+        target = Target(self.permission, scope.get("path_params", {}), getattr(route, "path", ""), True)
         try:
-            if isinstance(connection, Request) and iam.sigv4.needs_body(view):
-                view = request_view(scope, await _body(connection))
-            if principal is None:
-                principal = await _authenticate(iam, view)
-            if principal is None:
-                raise MissingCredentialError("This resource requires authentication.")
-            resource, context = render_permission(iam, view, self.permission, scope.get("path_params", {}), principal)
-            principal, decision = iam.check(view, self.permission.action, resource, context=context,
-                                            principal=principal, source_ip=ip)
+            if isinstance(connection, Request) and gate.needs_body(context, target):
+                context.request = context.request.with_body(await _body(connection, gate))
         except IAMError as error:
-            _log(scope, request_id, principal, None, error, ip, self.permission.action)
-            if scope["type"] == "websocket":
-                raise WebSocketException(code=1008, reason=error.code) from None
-            raise
-        _log(scope, request_id, principal, decision, None, ip, self.permission.action)
+            gate.refuse(context, error)
+        else:
+            if isinstance(gate.iam.store, MemoryStore):
+                gate.decide(context, target)
+            else:  # shared state over the network (Redis): keep blocking I/O off the event loop
+                await anyio.to_thread.run_sync(gate.decide, context, target)
+        if context.error is not None:
+            state["iam_context"] = context
+            if websocket:
+                raise WebSocketException(code=1008, reason=context.error.code) from None
+            raise context.error
+        principal = context.principal
+        assert principal is not None  # an allowed, non-public decision always has its principal
         state["iam_principal"] = principal
-        state["iam_decision"] = decision
+        state["iam_decision"] = context.decision
         scope["user"] = principal
-        scope["auth"] = IAMCredentials(principal, decision)
+        scope["auth"] = IAMCredentials(principal, context.decision)
         return principal
 
     def _find_iam(self, connection: HTTPConnection) -> IAM | None:
@@ -111,52 +101,49 @@ class Authorize:
         found = getattr(getattr(connection.scope.get("app"), "state", None), "iam", None)
         return found if isinstance(found, IAM) else None
 
-    def _iam(self, connection: HTTPConnection) -> IAM:
-        found = self._find_iam(connection)
+    def _gate_for(self, connection: HTTPConnection) -> Gate:
+        if self.iam is not None:
+            if self._gate is None:
+                self._gate = Gate(self.iam)
+            return self._gate
+        found = gate_of(connection.scope.get("app"))
         if found is None:
             raise ConfigurationError(f"{self!r} has no IAM: call iam_middleware_fastapi.install(app, iam) or pass "
                                      "Authorize(..., iam=iam)")
         return found
 
 
-async def _authenticate(iam: IAM, view: RequestView) -> Principal | None:
-    if isinstance(iam.store, MemoryStore):
-        return iam.authenticate(view)
-    # Shared state over the network (Redis): keep blocking I/O off the event loop, as the middleware does.
-    return await anyio.to_thread.run_sync(lambda: iam.authenticate(view))
+def gate_of(app: Any) -> Gate | None:
+    """The gate ``install`` put on ``app`` (None without ``install``)."""
+    found = getattr(getattr(app, "state", None), "iam_gate", None)
+    return found if isinstance(found, Gate) else None
 
 
-def _too_large() -> BadRequestError:
-    error = BadRequestError(f"The request body is larger than {MAX_BODY_BYTES} bytes.", code="EntityTooLarge")
-    error.status_code = 413
-    return error
+def refused_context(state: Mapping[str, Any], error: Exception) -> RequestContext | None:
+    """The gate's context of a refusal this dependency raised, for the exception handler to render."""
+    context = state.get("iam_context")
+    return context if isinstance(context, RequestContext) and context.error is error else None
 
 
-async def _body(request: Request) -> bytes:
-    """The body (kept for the endpoint), refused past MAX_BODY_BYTES: by Content-Length before reading, and while
+async def _body(request: Request, gate: Gate) -> bytes:
+    """The body (kept for the endpoint), refused past the gate's limit: by Content-Length before reading, and while
     reading when there is none (chunked), so an unbounded body is never buffered."""
+    limit = gate.max_body_bytes
     length = request.headers.get("content-length")
     if length is not None:
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            raise _too_large()
+        if not length.isdigit() or int(length) > limit:
+            raise gate.body_too_large()
         return await request.body()
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _too_large()
+        if size > limit:
+            raise gate.body_too_large()
         chunks.append(chunk)
     body = b"".join(chunks)
     request._body = body  # what Request.body() returns from now on: the endpoint reads the same bytes
     return body
-
-
-def _log(scope: Any, request_id: str, principal: Principal | None, decision: Decision | None,
-         error: IAMError | None, ip: str | None, action: str) -> None:
-    log_decision(request_id=request_id, method=scope.get("method", "WEBSOCKET"), path=scope.get("path"),
-                 principal=principal, source_ip=ip, decision=decision, error=error, action=action,
-                 outcome=decision.kind.value if decision is not None else None)
 
 
 def _dependencies(dependant: Dependant) -> Iterator[Dependant]:

@@ -10,11 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from iam_middleware._asgi import IAMMiddleware, error_response, new_request_id
-from iam_middleware._exceptions import IAMError
-from iam_middleware._iam import IAM
+from iam_middleware import IAM, PUBLIC, IAMError, IAMMiddleware, Permission, Rule, RuleTable
 from iam_middleware._resolve import all_routes, requirement_of, routes_of
-from iam_middleware._routes import PUBLIC, Permission, Requirement, Rule, RuleTable
+from iam_middleware._routes import Requirement
+from iam_middleware.asgi import request_view
+from iam_middleware.gate import Gate
+
+from ._authorize import refused_context
 
 __all__ = ["install", "security_schemes"]
 
@@ -34,6 +36,10 @@ def install(app: FastAPI, iam: IAM, *, middleware: bool = True, public_docs: boo
     OpenAPI schema gains the security schemes and each operation's ``x-iam-action``.
     """
     app.state.iam = iam
+    gate = Gate(iam, explain=explain, cors_preflight=middleware_options.get("cors_preflight", False),
+                max_body_bytes=middleware_options.get("max_body_bytes", 10 * 1024 * 1024),
+                on_error=middleware_options.get("on_error"))
+    app.state.iam_gate = gate
     rules = middleware_options.pop("rules", None) or iam.rules  # given here, or the directory file's [[routes]]
     if public_docs:
         docs = (app.openapi_url, app.docs_url, app.redoc_url, app.docs_url and app.swagger_ui_oauth2_redirect_url)
@@ -41,18 +47,20 @@ def install(app: FastAPI, iam: IAM, *, middleware: bool = True, public_docs: boo
     if middleware:
         app.add_middleware(IAMMiddleware, iam=iam, routes_from=app, rules=rules, explain=explain,
                            **middleware_options)
-    app.add_exception_handler(IAMError, _error_handler(explain))
+    app.add_exception_handler(IAMError, _error_handler(gate))
     _extend_openapi(app, iam, rules)
 
 
-def _error_handler(explain: bool) -> Callable[[Request, Exception], Response]:
+def _error_handler(gate: Gate) -> Callable[[Request, Exception], Response]:
     def handle(request: Request, exc: Exception) -> Response:
         if not isinstance(exc, IAMError):  # pragma: no cover - registered for IAMError only
             raise exc
-        request_id = request.scope.get("state", {}).get("request_id") or new_request_id(
-            request.headers.get("x-request-id"))
-        show = explain and request.headers.get("x-iam-explain") == "1"
-        status, headers, payload = error_response(exc, request_id, explanation=show)
+        state = request.scope.get("state", {})
+        context = refused_context(state, exc)
+        if context is None:  # raised by the endpoint itself: rendered as the gate renders any refusal
+            context = gate.refuse(gate.begin(request_view(request.scope)), exc)
+            context.request_id = state.get("request_id") or context.request_id
+        status, headers, payload = gate.render(context)
         response = Response(payload, status_code=status)
         response.raw_headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
         return response

@@ -1,9 +1,9 @@
-"""IAMFlask: the Flask extension. Authorizes every request after Flask's routing, before any view runs.
+"""IAMFlask: the Flask extension, a WSGI shell over the gate. Authorizes every request after Flask's routing,
+before any view runs.
 
-The hook reads the route Flask matched (``request.url_rule``, ``request.view_args``, the endpoint's view function),
-so the path that is authorized is the path that is dispatched: Flask routes ``//admin`` to ``/admin``, and the
-request is authorized as ``/admin``. It calls the same synchronous core as the ASGI middleware and answers refusals
-with the middleware's JSON bodies and headers.
+The hook translates the WSGI request into a ``RequestView`` and the route Flask matched (``request.url_rule``,
+``request.view_args``, the endpoint's view function) into the gate's ``Target``, so the path that is authorized is
+the path that is dispatched. The decision and the refusal are the gate's, the same as every other shell's.
 """
 
 from __future__ import annotations
@@ -11,43 +11,17 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from flask import Flask, Response, current_app, g, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Rule
 
-from iam_middleware._asgi import (
-    decision_log,
-    error_response,
-    log_decision,
-    new_request_id,
-    render_permission,
-    source_ip,
-)
-from iam_middleware._exceptions import (
-    AccessDeniedError,
-    BadRequestError,
-    ConfigurationError,
-    IAMError,
-    MissingCredentialError,
-)
-from iam_middleware._iam import IAM
-from iam_middleware._principal import Principal
+from iam_middleware import IAM, AccessDeniedError, ConfigurationError, RequestView, RuleTable, permission, public
 from iam_middleware._recent import Recent, RecentDecisions, digest
-from iam_middleware._request import RequestView
-from iam_middleware._routes import (
-    PUBLIC,
-    Permission,
-    Requirement,
-    RuleTable,
-    declared,
-    permission,
-    public,
-)
-from iam_middleware.policy import Decision
+from iam_middleware._routes import PUBLIC, Requirement, declared
+from iam_middleware.gate import NO_ROUTE, Gate, Target, decision_log, log_decision, new_request_id
 
 __all__ = ["IAMFlask"]
 
@@ -56,25 +30,11 @@ logger = logging.getLogger("iam_middleware")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _EXTENSION = "iam_middleware"
-_EXPLAIN_HEADER = "X-IAM-Explain"
 # Flask rule syntax to the rules table's: <int:id> -> {id}, <path:p> -> {p:path}.
 _FLASK_PARAM = re.compile(r"<(?:([A-Za-z_]\w*)(?:\([^)]*\))?:)?([A-Za-z_]\w*)>")
 # What clients leave unencoded in a path (RFC 3986 pchar), for servers that do not pass the raw request target.
 _PATH_SAFE = "/:@!$&'()*+,;=~"
 _METHOD_OVERRIDES = ("HTTP_X_HTTP_METHOD_OVERRIDE", "HTTP_X_HTTP_METHOD", "HTTP_X_METHOD_OVERRIDE")
-
-
-@dataclass(slots=True)
-class _Trail:
-    """What is known about a request so far, for its decision record (filled in as authorization proceeds)."""
-
-    ip: str | None
-    outcome: str | None = None
-    principal: Principal | None = None
-    action: str | None = None
-    resource: str | None = None
-    decision: Decision | None = None
-    body_read: bool = False
 
 
 _PIN_KEY = "iam_middleware.pin"
@@ -91,10 +51,11 @@ def _environ_digest(environ: Mapping[str, Any]) -> bytes:
 
 
 class _AppState:
-    """What one app needs at request time: its IAM, and whether its routes were audited."""
+    """What one app needs at request time: its IAM and gate, and whether its routes were audited."""
 
-    def __init__(self, iam: IAM) -> None:
+    def __init__(self, iam: IAM, gate: Gate) -> None:
         self.iam = iam
+        self.gate = gate
         self.audited = False
         self.recent = RecentDecisions(iam)
 
@@ -122,9 +83,11 @@ class IAMFlask:
         explain: bool = False,
         undeclared: str = "warn",
         max_body_bytes: int = 10 * 1024 * 1024,
+        on_error: Any = None,
     ) -> None:
         if undeclared not in ("warn", "error"):
             raise ConfigurationError("undeclared must be 'warn' or 'error'")
+        self.on_error = on_error
         self.iam = iam
         self.rules = rules or RuleTable()
         self.public_static = public_static
@@ -148,7 +111,9 @@ class IAMFlask:
             if not file:
                 raise ConfigurationError("IAMFlask needs an IAM: pass one, or set app.config['IAM_FILE']")
             iam = IAM.from_file(file)
-        app.extensions[_EXTENSION] = _AppState(iam)
+        gate = Gate(iam, cors_preflight=self.cors_preflight, explain=self.explain,
+                    max_body_bytes=self.max_body_bytes, on_error=self.on_error)
+        app.extensions[_EXTENSION] = _AppState(iam, gate)
         # First, so no other before_request function (loading a user, opening a transaction) runs unauthorized.
         app.before_request_funcs.setdefault(None, []).insert(0, self._before_request)
         app.teardown_request(self._unpin)
@@ -214,17 +179,14 @@ class IAMFlask:
     def _before_request(self) -> Response | None:
         app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
         state: _AppState = app.extensions[_EXTENSION]
+        gate = state.gate
         current = request._get_current_object()  # type: ignore[attr-defined]
         environ = current.environ
-        if state.iam.refresh_hooks:
-            try:
-                state.iam.refresh()  # a reload due now applies to this request (errors are met again, and answered)
-            except Exception:  # noqa: BLE001
-                pass
         # The request, the view included, is decided on the snapshot in force now; _unpin ends it at teardown.
-        environ[_PIN_KEY] = state.iam.pin_request()
+        environ[_PIN_KEY] = gate.enter()
+        routing = current.routing_exception
         key: bytes | None = None
-        if state.audited and current.routing_exception is None:
+        if state.audited and routing is None:
             key = _environ_digest(environ)
             recent = state.recent.lookup(key)
             if recent is not None:
@@ -232,51 +194,53 @@ class IAMFlask:
                 return None
         g.principal = None
         g.iam_decision = None
-        if current.routing_exception is not None:
-            # 404, 405 or a trailing-slash redirect: Flask answers it and no view runs (a redirect's target is
-            # authorized when it is requested).
-            return None
-        request_id = new_request_id(request.headers.get("X-Request-ID"))
-        g.request_id = request_id
-        trail = _Trail(ip=request.remote_addr)
+        if routing is not None and not isinstance(routing, (NotFound, MethodNotAllowed)):
+            return None  # a trailing-slash redirect: no view runs, and its target is authorized when requested
+        context = gate.begin(request_view())
+        g.request_id = context.request_id
+        body_read = False
         try:
             if not state.audited:
                 self.audit(app)
                 state.audited = True
-            self._authorize(app, state.iam, trail)
-        except IAMError as error:
-            self._log(request_id, trail, error)
-            return self._deny(error, request_id)
+            target = NO_ROUTE if routing is not None or context.error is not None else self._target(app)
+            if gate.needs_body(context, target):
+                body_read = True
+                context.request = context.request.with_body(self._body(gate))
         except RequestEntityTooLarge:
-            too_large = BadRequestError(f"The request body is larger than {self.max_body_bytes} bytes.",
-                                        code="EntityTooLarge")
-            too_large.status_code = 413
-            self._log(request_id, trail, too_large)
-            return self._deny(too_large, request_id)
-        except Exception:  # noqa: BLE001 - fail closed, never a 500 from the authorization path
-            logger.exception("authorization failed closed (request %s)", request_id)
-            denied = AccessDeniedError("The request could not be authorized.", code="AuthorizationFailed")
-            self._log(request_id, trail, denied)
-            return self._deny(denied, request_id)
-        self._log(request_id, trail, None)
-        # The action is the method the server received; the view must not act on an override (SECURITY.md R9).
+            gate.refuse(context, gate.body_too_large())
+        except Exception:  # noqa: BLE001 - fail closed: a failing audit is a refusal, never a 500
+            logger.exception("authorization failed closed (request %s)", context.request_id)
+            gate.refuse(context, AccessDeniedError("The request could not be authorized.", code="AuthorizationFailed"))
+        else:
+            gate.decide(context, target)
+        if context.error is not None:
+            status, headers, payload = gate.render(context)
+            return Response(payload, status=status, headers=headers)
+        # The action is the method the server received; the view must not act on an override (docs/security.md).
         # Removed only now: a SigV4 signature may cover these headers.
         for override in _METHOD_OVERRIDES:
             environ.pop(override, None)
-        g.principal = trail.principal
-        g.iam_decision = trail.decision
-        if key is not None and trail.body_read is False:
-            state.recent.remember(key, trail.principal, trail.decision, (trail.ip, trail.resource))
+        g.principal = context.principal
+        g.iam_decision = context.decision
+        if key is not None and not body_read:
+            state.recent.remember(key, context.principal, context.decision, (context.source_ip, context.resource))
         return None
+
+    def _target(self, app: Flask) -> Target:
+        """The gate's view of the route Flask matched (an OPTIONS Flask answers itself is not the route's own)."""
+        method = request.method
+        rule = request.url_rule
+        automatic = method == "OPTIONS" and getattr(rule, "provide_automatic_options", False)
+        template = rule.rule if rule is not None else ""
+        return Target(self.requirement(app, rule, method), request.view_args or {}, template, not automatic)
 
     @staticmethod
     def _unpin(exc: BaseException | None = None) -> None:
         token = request.environ.pop(_PIN_KEY, None)
-        if token is not None:
-            try:
-                IAM.unpin(token)
-            except ValueError:  # torn down in another context (a copied request context): nothing left to reset
-                pass
+        state = current_app.extensions.get(_EXTENSION)
+        if token is not None and state is not None:
+            state.gate.exit(token)
 
     def _replay(self, environ: dict[str, Any], recent: Recent) -> None:
         """A repeat of a recently allowed request: the same principal and decision, without deciding again."""
@@ -289,63 +253,21 @@ class IAMFlask:
         context.iam_decision = recent.decision
         if decision_log.isEnabledFor(logging.INFO):
             ip, resource = recent.extra
-            trail = _Trail(ip=ip, principal=recent.principal, decision=recent.decision, outcome="Allowed",
-                           action=recent.decision.action, resource=resource)
-            self._log(request_id, trail, None)
+            decision = recent.decision
+            log_decision(request_id=request_id, method=request.method, path=request.path, principal=recent.principal,
+                         source_ip=ip, decision=decision, error=None, action=decision.action, resource=resource,
+                         outcome=decision.kind.value)
 
-    def _authorize(self, app: Flask, iam: IAM, trail: _Trail) -> None:
-        """Decide the request, filling ``trail``; raise the IAMError to answer."""
-        method = request.method
-        requirement = self.requirement(app, request.url_rule, method)
-        if requirement is PUBLIC:
-            trail.outcome = "Public"
-            return
-        # Exempt only a real preflight that Flask answers itself: a view handling OPTIONS is authorized as any.
-        automatic = getattr(request.url_rule, "provide_automatic_options", False)
-        if (self.cors_preflight and method == "OPTIONS" and automatic and request.headers.get("Origin") is not None
-                and request.headers.get("Access-Control-Request-Method") is not None):
-            trail.outcome = "Preflight"
-            return
-        view = request_view()
-        if iam.sigv4.needs_body(view):
-            trail.body_read = True
-            view = request_view(self._body())
-        trail.ip = source_ip(view, iam.settings.trusted_proxies)
-        principal = iam.authenticate(view)
-        if principal is None:
-            raise MissingCredentialError("This resource requires authentication.")
-        trail.principal = principal
-        if not isinstance(requirement, Permission):
-            template = request.url_rule.rule if request.url_rule is not None else request.path
-            raise AccessDeniedError(f"User: {principal.arn} is not authorized to perform: {method} {template} because "
-                                    "no permission is declared for this route")
-        trail.action = requirement.action
-        resource, context = render_permission(iam, view, requirement, request.view_args or {}, principal)
-        trail.resource = resource
-        trail.principal, trail.decision = iam.check(view, requirement.action, resource, context=context,
-                                                    principal=principal, source_ip=trail.ip)
-        trail.outcome = trail.decision.kind.value
-
-    def _body(self) -> bytes:
-        """The body for SigV4's payload hash, cached for the view; bounded by ``max_body_bytes``."""
+    def _body(self, gate: Gate) -> bytes:
+        """The body for SigV4's payload hash, cached for the view; bounded by the gate's ``max_body_bytes``."""
+        limit = gate.max_body_bytes
         length = request.content_length
-        if length is not None and length > self.max_body_bytes:
+        if length is not None and length > limit:
             raise RequestEntityTooLarge()
-        limit = request.max_content_length
-        if limit is None or limit > self.max_body_bytes:
-            request.max_content_length = self.max_body_bytes
+        current = request.max_content_length
+        if current is None or current > limit:
+            request.max_content_length = limit
         return request.get_data(cache=True)
-
-    def _deny(self, error: IAMError, request_id: str) -> Response:
-        explain = self.explain and request.headers.get(_EXPLAIN_HEADER) == "1"
-        status, headers, payload = error_response(error, request_id, explanation=explain)
-        return Response(payload, status=status, headers=headers)
-
-    @staticmethod
-    def _log(request_id: str, trail: _Trail, error: IAMError | None) -> None:
-        log_decision(request_id=request_id, method=request.method, path=request.path, principal=trail.principal,
-                     source_ip=trail.ip, decision=trail.decision, error=error, action=trail.action,
-                     resource=trail.resource, outcome=trail.outcome)
 
 
 def request_view(body: bytes | None = None) -> RequestView:
@@ -362,7 +284,8 @@ def request_view(body: bytes | None = None) -> RequestView:
         full = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         raw_path = quote(full.encode("latin-1"), safe=_PATH_SAFE).encode("ascii") or b"/"
     return RequestView(
-        method=request.method,
+        # As the client sent it (Werkzeug upper-cases request.method): the gate refuses a lower-case method.
+        method=environ.get("REQUEST_METHOD", "GET"),
         raw_path=raw_path,
         query_string=environ.get("QUERY_STRING", "").encode("latin-1"),
         headers=tuple((name.lower(), value) for name, value in request.headers.items()),

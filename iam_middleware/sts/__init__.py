@@ -6,7 +6,7 @@ the policy engine as an ``sts:*`` action. Mount it at a path of your choosing::
 
 from __future__ import annotations
 
-from ._app import BodyTooLargeError, TokenService, token_service
+from ._app import TokenService, token_service
 from ._operations import (
     CredentialKindError,
     InvalidParameterError,
@@ -19,7 +19,6 @@ from ._operations import (
 )
 
 __all__ = [
-    "BodyTooLargeError",
     "CredentialKindError",
     "InvalidParameterError",
     "MalformedJSONError",

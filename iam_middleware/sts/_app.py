@@ -1,43 +1,34 @@
 """The token service as an ASGI app (Starlette routes, JSON in, JSON out), mountable at any path.
 
-The app only moves bytes: it reads the body (bounded), builds the ``RequestView`` the facade authenticates, runs the
-sans-IO operation in a worker thread (password hashing and shared-state round trips must not block the event loop)
-and renders the answer or the ``IAMError``. Anything unexpected fails closed as a 403 that issues nothing.
+The app only translates: the gate (``iam_middleware.gate``) gives the request its id, clock, caller address and
+body limit, the sans-IO operation runs in a worker thread (password hashing and shared-state round trips must not
+block the event loop), and a refusal is the gate's. Anything unexpected fails closed as a 403 that issues nothing.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .._asgi import request_view, source_ip
-from .._exceptions import AccessDeniedError, AuthenticationError, BadRequestError, ConfigurationError, IAMError
+from .._exceptions import AccessDeniedError, ConfigurationError, IAMError
 from .._iam import IAM
+from ..asgi import read_body, request_view
+from ..gate import Gate, RequestContext
 from ._operations import OPERATIONS, Answer, Call, parse_body
 
-__all__ = ["BodyTooLargeError", "TokenService", "token_service"]
+__all__ = ["TokenService", "token_service"]
 
 logger = logging.getLogger("iam_middleware.sts")
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _HTTP_CODES = {404: "NotFound", 405: "MethodNotAllowed"}
-
-
-class BodyTooLargeError(BadRequestError):
-    """The request body is larger than the token service reads (``max_body_bytes``)."""
-
-    status_code = 413
-    code = "RequestEntityTooLarge"
 
 
 class TokenService:
@@ -54,9 +45,10 @@ class TokenService:
             raise ConfigurationError(f"max_body_bytes must be a positive int, got {max_body_bytes!r}")
         self.iam = iam
         self.max_body_bytes = max_body_bytes
+        self.gate = Gate(iam, max_body_bytes=max_body_bytes)
         routes = [Route(path, self._endpoint(operation), methods=["POST"], name=path.strip("/"))
                   for path, operation in OPERATIONS.items()]
-        self._app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+        self._app = Starlette(routes=routes, exception_handlers={HTTPException: self._http_error})
 
     def __repr__(self) -> str:
         return f"TokenService(iam={self.iam!r})"
@@ -71,24 +63,36 @@ class TokenService:
         return endpoint
 
     async def _run(self, request: Request, operation: Callable[[Call], Answer]) -> Response:
-        request_id = _request_id(request)
+        gate = self.gate
+        context = gate.begin(request_view(request.scope))
         try:
-            raw = await _read_body(request, self.max_body_bytes)
-            view = request_view(request.scope, raw)
-            body = parse_body(raw, request.headers.get("content-type"))
-            call = Call(self.iam, view, body, now=self.iam.clock(),
-                        source_ip=source_ip(view, self.iam.settings.trusted_proxies), request_id=request_id)
+            if context.error is not None:
+                raise context.error
+            raw = await read_body(request.receive, gate)
+            call = Call(self.iam, context.request.with_body(raw), parse_body(raw, request.headers.get("content-type")),
+                        now=context.now, source_ip=context.source_ip, request_id=context.request_id)
             answer = await run_in_threadpool(operation, call)
         except IAMError as error:
-            logger.info("sts %s refused (request %s): %s %s", request.url.path, request_id, error.status_code,
-                        error.code)
-            return _error(error, request_id)
+            logger.info("sts %s refused (request %s): %s %s", request.url.path, context.request_id,
+                        error.status_code, error.code)
+            return _refused(gate, context, error)
         except Exception:  # noqa: BLE001 - fail closed: nothing was issued, and no 500 tells anything
-            logger.exception("sts %s failed closed (request %s)", request.url.path, request_id)
-            return _error(AccessDeniedError("The request could not be completed; nothing was issued.",
-                                            code="RequestFailed"), request_id)
-        headers = {**answer.headers, "Cache-Control": "no-store", "X-Request-Id": request_id}
+            logger.exception("sts %s failed closed (request %s)", request.url.path, context.request_id)
+            return _refused(gate, context, AccessDeniedError("The request could not be completed; nothing was "
+                                                             "issued.", code="RequestFailed"))
+        headers = {**answer.headers, "Cache-Control": "no-store", "X-Request-Id": context.request_id}
         return JSONResponse(answer.body, headers=headers)
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        """Unknown paths and methods, answered in the service's JSON error shape."""
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        context = self.gate.begin(request_view(request.scope))
+        headers = {**(exc.headers or {} if isinstance(exc, HTTPException) else {}),
+                   "X-Request-Id": context.request_id}
+        message = ("No such operation: the token service takes POST to /login, /logout, /GetSessionToken, "
+                   "/AssumeRole, /AssumeRoleWithWebIdentity and /revoke.")
+        return JSONResponse({"error": _HTTP_CODES.get(status, "BadRequest"), "message": message,
+                             "request_id": context.request_id}, status_code=status, headers=headers)
 
 
 def token_service(iam: IAM, *, max_body_bytes: int = 64 * 1024) -> TokenService:
@@ -96,51 +100,10 @@ def token_service(iam: IAM, *, max_body_bytes: int = 64 * 1024) -> TokenService:
     return TokenService(iam, max_body_bytes=max_body_bytes)
 
 
-def _request_id(request: Request) -> str:
-    given = request.headers.get("x-request-id")
-    return given if given is not None and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLargeError(f"The request body is larger than {limit} bytes.")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLargeError(f"The request body is larger than {limit} bytes.")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise BadRequestError("The client disconnected before sending the whole body.",
-                              code="IncompleteBody") from None
-    return b"".join(chunks)
-
-
-def _challenge(error: AuthenticationError) -> str:
-    if error.scheme == "AWS4-HMAC-SHA256":
-        return "AWS4-HMAC-SHA256"
-    if error.scheme == "Bearer":
-        return 'Bearer realm="iam-middleware", error="invalid_token"'
-    return f'{error.scheme} realm="iam-middleware"'
-
-
-def _error(error: IAMError, request_id: str) -> JSONResponse:
-    headers = {**error.headers, "Cache-Control": "no-store", "X-Request-Id": request_id}
-    if isinstance(error, AuthenticationError) and not any(k.lower() == "www-authenticate" for k in error.headers):
-        headers["WWW-Authenticate"] = _challenge(error)
-    return JSONResponse({"error": error.code, "message": error.message, "request_id": request_id},
-                        status_code=error.status_code, headers=headers)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """Unknown paths and methods, answered in the service's JSON error shape."""
-    status = exc.status_code if isinstance(exc, HTTPException) else 404
-    request_id = _request_id(request)
-    headers = {**(exc.headers or {} if isinstance(exc, HTTPException) else {}), "X-Request-Id": request_id}
-    message = ("No such operation: the token service takes POST to /login, /logout, /GetSessionToken, /AssumeRole, "
-               "/AssumeRoleWithWebIdentity and /revoke.")
-    return JSONResponse({"error": _HTTP_CODES.get(status, "BadRequest"), "message": message, "request_id": request_id},
-                        status_code=status, headers=headers)
+def _refused(gate: Gate, context: RequestContext, error: IAMError) -> Response:
+    """The gate's refusal; nothing a token service answers is cached."""
+    status, headers, body = gate.render(gate.refuse(context, error))
+    response = Response(body, status_code=status)
+    response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    response.raw_headers.append((b"cache-control", b"no-store"))
+    return response

@@ -160,11 +160,9 @@ class Call:
         resource_account: str | None = None,
     ) -> Decision:
         """The engine's decision on ``action``, with the request's global keys (source address after proxies)."""
-        full = dict(context or {})
-        if self.source_ip is not None:
-            full["aws:SourceIp"] = self.source_ip
-        return self.iam.authorize(principal, action, resource, full, now=self.now, request=self.request,
-                                  resource_policy=resource_policy, resource_account=resource_account)
+        return self.iam.authorize(principal, action, resource, context, now=self.now, request=self.request,
+                                  resource_policy=resource_policy, resource_account=resource_account,
+                                  source_ip=self.source_ip)
 
     def self_service(self, principal: Principal, action: str) -> None:
         """Refuse a self-service action (on the caller's own ARN) only on an explicit deny or a failed evaluation."""
@@ -419,7 +417,8 @@ def assume_role_with_web_identity(call: Call) -> Answer:
     if role is None:
         logger.info("sts AssumeRoleWithWebIdentity refused (request %s): no role %s", call.request_id, wanted)
         raise AccessDeniedError(refused)
-    session, decision = iam.assume_role_with_web_identity(provider, verified, now=call.now, role=role.arn)
+    session, decision = iam.assume_role_with_web_identity(provider, verified, now=call.now, role=role.arn,
+                                                          request=call.request, source_ip=call.source_ip)
     if session is None or session.session_name is None:
         logger.info("sts AssumeRoleWithWebIdentity refused (request %s): %s", call.request_id, decision.message)
         raise AccessDeniedError(refused, decision=decision)

@@ -14,7 +14,6 @@ from fastapi import Depends, FastAPI, Request
 from iam_middleware import IAM, Principal
 from iam_middleware.testing import sign_request
 from iam_middleware_fastapi import Authorize, install
-from iam_middleware_fastapi import _authorize as authorize_module
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
 pytestmark = pytest.mark.anyio
@@ -26,10 +25,10 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def _app() -> tuple[FastAPI, IAM]:
+def _app(max_body_bytes: int = 10 * 1024 * 1024) -> tuple[FastAPI, IAM]:
     iam = IAM.from_file(EXAMPLES / "iam.toml")
     app = FastAPI()
-    install(app, iam, middleware=False)
+    install(app, iam, middleware=False, max_body_bytes=max_body_bytes)
 
     @app.post("/orders/search")
     async def search(request: Request, principal: MayList) -> dict[str, str]:
@@ -59,9 +58,8 @@ async def test_a_chunked_signed_body_is_verified_and_reaches_the_endpoint_intact
     assert response.json() == {"body": body.decode(), "by": "arn:app:iam::111122223333:user/alice"}
 
 
-async def test_a_chunked_body_past_the_limit_is_refused_while_reading(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(authorize_module, "MAX_BODY_BYTES", 16)
-    app, iam = _app()
+async def test_a_chunked_body_past_the_limit_is_refused_while_reading() -> None:
+    app, iam = _app(max_body_bytes=16)
     response = await _post_chunked(app, iam, b"x" * 64)
     assert response.status_code == 413
     assert response.json()["error"] == "EntityTooLarge"

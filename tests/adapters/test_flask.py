@@ -372,14 +372,17 @@ def test_every_decision_is_logged_without_credentials(app: Flask, iam: IAM,
     assert token not in caplog.text
 
 
-# Flask's own routing answers -----------------------------------------------------------------------------------------
+# Paths and methods no route serves ----------------------------------------------------------------------------------
 
 
-def test_404_and_405_stay_flasks(app: Flask, iam: IAM) -> None:
+def test_unknown_paths_and_methods_are_refused_as_every_shell_refuses_them(app: Flask, iam: IAM) -> None:
+    """As the ASGI middleware answers: 401 without a credential, 403 with one (no route is revealed by a 404)."""
     client = app.test_client()
-    for headers in ({}, bearer(login(iam, "alice"))):
-        assert client.get("/nowhere", headers=headers).status_code == 404
-        assert client.put("/orders/1", headers=headers).status_code == 405
+    for headers, status, code in (({}, 401, "MissingAuthenticationToken"),
+                                  (bearer(login(iam, "alice")), 403, "AccessDenied")):
+        for response in (client.get("/nowhere", headers=headers), client.put("/orders/1", headers=headers)):
+            assert response.status_code == status
+            assert response.get_json()["error"] == code
 
 
 def test_head_is_authorized_as_get(app: Flask, iam: IAM) -> None:
@@ -423,7 +426,8 @@ def test_trailing_slash_redirect_is_authorized_when_followed(app: Flask, iam: IA
     client = app.test_client()
     response = client.get("/dir")
     assert response.status_code == 308 and response.headers["Location"].endswith("/dir/")
-    assert client.get("/admin/", headers=bearer(login(iam, "alice"))).status_code == 404
+    # No route serves /admin/: refused as every shell refuses an unknown path.
+    assert client.get("/admin/", headers=bearer(login(iam, "alice"))).status_code == 403
 
 
 def test_static_files_are_denied_unless_declared_public(iam: IAM, tmp_path: Path) -> None:
@@ -543,7 +547,8 @@ def test_method_override_headers_never_change_the_action(app: Flask, iam: IAM, h
     assert response.status_code == 200
     assert response.get_json()["action"] == "orders:GetOrder"
     assert response.get_json()["override"] is None
-    assert client.post("/orders/5?_method=DELETE", headers={**bearer(token), header: "DELETE"}).status_code == 405
+    # No route serves POST here: refused (never the DELETE the override asks for).
+    assert client.post("/orders/5?_method=DELETE", headers={**bearer(token), header: "DELETE"}).status_code == 403
     assert app.config["DELETED"] == []
 
 

@@ -71,7 +71,7 @@ def test_bodies_are_bounded(client: Client) -> None:
     huge = json.dumps({"WebIdentityToken": "x" * (64 * 1024)})
     response = client.post("/AssumeRoleWithWebIdentity", content=huge.encode(),
                            headers={"content-type": "application/json"})
-    assert_error_shape(response, 413, "RequestEntityTooLarge")
+    assert_error_shape(response, 413, "EntityTooLarge")
 
 
 def test_a_given_request_id_is_kept_and_a_bad_one_replaced(client: Client) -> None:
