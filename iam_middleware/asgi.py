@@ -27,7 +27,7 @@ from ._recent import Recent, RecentDecisions, digest
 from ._request import RequestView
 from ._resolve import all_routes, methods_of, requirement_of, resolve, routes_of
 from ._routes import Permission, RuleTable, unknown_placeholders
-from .gate import NO_ROUTE, Gate, Refusal, RequestContext, Target, decision_log, log_decision, new_request_id
+from .gate import NO_ROUTE, Gate, Reply, RequestContext, Target, decision_log, log_decision, new_request_id
 from .policy import Decision
 from .state import MemoryStore
 
@@ -360,7 +360,7 @@ def _check_placeholders(requirement: Permission, template: str, method: str) -> 
                                  f"{{{unknown[0]}}}, which is not a parameter of this route")
 
 
-async def _send_refusal(scope: Scope, send: Send, refusal: Refusal, code: str) -> None:
+async def _send_refusal(scope: Scope, send: Send, refusal: Reply, code: str) -> None:
     """The gate's refusal as ASGI messages: a response, a websocket denial response where the server supports
     it, else a websocket close (1008) with the error code as the reason."""
     status, fields, payload = refusal

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Gate",
-    "Refusal",
+    "Reply",
     "RequestContext",
     "Target",
     "log_decision",
@@ -76,10 +76,12 @@ _DESCRIPTION_UNSAFE = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
 # on a lower-case one (uvicorn passes ``delete`` as sent, Werkzeug and Django upper-case it), so a request whose
 # method is not upper case would be authorized as one method and dispatched as another: it is refused first.
 _METHOD = re.compile(r"[A-Z][A-Z0-9_-]{0,31}")
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class Refusal(NamedTuple):
-    """A refusal as every shell sends it: status, lower-cased header fields, JSON body."""
+class Reply(NamedTuple):
+    """An answer as every shell sends it (a refusal, or a token service's JSON answer): status, lower-cased header
+    fields, body."""
 
     status: int
     headers: list[tuple[str, str]]
@@ -150,7 +152,7 @@ class Gate:
     app's CORS handling, except where the route itself handles OPTIONS. ``explain`` adds a denial's explanation to
     the 403 body when the request carries ``X-IAM-Explain: 1``. ``max_body_bytes`` bounds the body a shell reads to
     verify a signed payload. ``on_error`` shapes refusals: called with the context and the error, it returns a
-    ``Refusal`` (or None for the standard one).
+    ``Reply`` (or None for the standard one).
     """
 
     def __init__(
@@ -160,7 +162,7 @@ class Gate:
         cors_preflight: bool = False,
         explain: bool = False,
         max_body_bytes: int = 10 * 1024 * 1024,
-        on_error: Callable[[RequestContext, IAMError], Refusal | None] | None = None,
+        on_error: Callable[[RequestContext, IAMError], Reply | None] | None = None,
     ) -> None:
         if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
             raise ConfigurationError(f"max_body_bytes must be a positive int, got {max_body_bytes!r}")
@@ -300,18 +302,24 @@ class Gate:
         AuthenticationMiddleware gives every request its user); a bad one leaves the caller anonymous on this
         route, and the reason is recorded. A signature over a body not read is not checked (anonymous)."""
         request = context.request
-        if request.body is None and not context.websocket and self.iam.sigv4.needs_body(request):
-            context.anonymous_reason = "SignedPayloadNotRead"
-            return
+        iam = self.iam
+        if iam.sigv4.recognizes(request):
+            if request.body is None and not context.websocket and iam.sigv4.needs_body(request):
+                context.anonymous_reason = "SignedPayloadNotRead"
+                return
+            if iam.settings.sigv4_replay_protection and request.method not in _IDEMPOTENT:
+                # Checking would spend the single use the route's own handler may need (a token service call).
+                context.anonymous_reason = "SingleUseSignatureNotSpent"
+                return
         try:
-            context.principal = self.iam.authenticate(request, now=context.now)
+            context.principal = iam.authenticate(request, now=context.now)
         except IAMError as error:
             context.anonymous_reason = error.code
         except StateUnavailableError:
             context.anonymous_reason = "ServiceUnavailable"
 
     # The answer ------------------------------------------------------------------------------------------------
-    def render(self, context: RequestContext) -> Refusal:
+    def render(self, context: RequestContext) -> Reply:
         """The refusal of a refused request, the same from every shell (``on_error`` may shape it)."""
         error = context.error
         if error is None:  # pragma: no cover - shells render refused contexts only
@@ -419,7 +427,7 @@ def render_permission(iam: IAM, request: RequestView, requirement: Permission, p
     return resource, {key: value for key, value in context.items() if key not in reserved}
 
 
-def render_error(error: IAMError, request_id: str, *, explanation: bool = False) -> Refusal:
+def render_error(error: IAMError, request_id: str, *, explanation: bool = False) -> Reply:
     """The JSON answer to a refused request (status, lower-cased headers, body), the same from every shell.
     ``explanation`` adds a denial's matched statements to the body (only when the operator opted in)."""
     body: dict[str, Any] = {"error": error.code, "message": error.message, "request_id": request_id}
@@ -434,7 +442,7 @@ def render_error(error: IAMError, request_id: str, *, explanation: bool = False)
             headers.append((name.lower(), value))
     if isinstance(error, AuthenticationError):
         headers.append(("www-authenticate", _challenge(error)))
-    return Refusal(error.status_code, headers, payload)
+    return Reply(error.status_code, headers, payload)
 
 
 def _challenge(error: AuthenticationError) -> str:

@@ -15,6 +15,7 @@ from iam_middleware._resolve import all_routes, requirement_of, routes_of
 from iam_middleware._routes import Requirement
 from iam_middleware.asgi import request_view
 from iam_middleware.gate import Gate
+from iam_middleware.sts import TokenService
 
 from ._authorize import refused_context
 
@@ -25,7 +26,7 @@ _ANY_CREDENTIAL: list[dict[str, list[str]]] = [{"bearer": []}, {"sigv4": []}, {"
 
 
 def install(app: FastAPI, iam: IAM, *, middleware: bool = True, public_docs: bool = False, explain: bool = False,
-            **middleware_options: Any) -> None:
+            token_service: str | None = None, **middleware_options: Any) -> None:
     """Protect ``app`` with ``iam``.
 
     With ``middleware`` (the default) every request goes through ``IAMMiddleware`` (resolving routes with the app's
@@ -33,13 +34,17 @@ def install(app: FastAPI, iam: IAM, *, middleware: bool = True, public_docs: boo
     ``max_body_bytes``), so undeclared routes are denied, FastAPI's own documentation pages included unless
     ``public_docs`` declares them public. With ``middleware=False`` only routes depending on ``Authorize`` are
     checked, by the dependency itself. Either way ``IAMError`` is answered in the middleware's JSON form, and the
-    OpenAPI schema gains the security schemes and each operation's ``x-iam-action``.
+    OpenAPI schema gains the security schemes and each operation's ``x-iam-action``. ``token_service`` mounts
+    the token service (login, temporary credentials) at that path, public to the middleware since each call checks
+    its own ``sts:*`` permission.
     """
     app.state.iam = iam
     gate = Gate(iam, explain=explain, cors_preflight=middleware_options.get("cors_preflight", False),
                 max_body_bytes=middleware_options.get("max_body_bytes", 10 * 1024 * 1024),
                 on_error=middleware_options.get("on_error"))
     app.state.iam_gate = gate
+    if token_service is not None:
+        app.mount(token_service, TokenService(iam))
     rules = middleware_options.pop("rules", None) or iam.rules  # given here, or the directory file's [[routes]]
     if public_docs:
         docs = (app.openapi_url, app.docs_url, app.redoc_url, app.docs_url and app.swagger_ui_oauth2_redirect_url)

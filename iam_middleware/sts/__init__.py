@@ -1,13 +1,19 @@
-"""The token service (STS): an ASGI app for logins, temporary credentials and revocation, each call authorized by
-the policy engine as an ``sts:*`` action. Mount it at a path of your choosing::
+"""The token service (STS): logins, temporary credentials and revocation, each call authorized by the policy
+engine as an ``sts:*`` action. As an ASGI app, mount it at a path of your choosing::
 
     app = Starlette(routes=[Mount("/sts", app=token_service(iam))])
+
+(FastAPI: ``install(app, iam, token_service="/sts")``; Flask: ``app.register_blueprint(token_service_blueprint(iam),
+url_prefix="/sts")``.) The ASGI app loads on first use, so the WSGI shells never import Starlette.
 """
 
 from __future__ import annotations
 
-from ._app import TokenService, token_service
+from typing import TYPE_CHECKING, Any
+
+from ._handle import NOT_FOUND_MESSAGE, handle, refused
 from ._operations import (
+    OPERATIONS,
     CredentialKindError,
     InvalidParameterError,
     MalformedJSONError,
@@ -18,7 +24,12 @@ from ._operations import (
     UnsupportedMediaTypeError,
 )
 
+if TYPE_CHECKING:
+    from ._app import TokenService, token_service
+
 __all__ = [
+    "NOT_FOUND_MESSAGE",
+    "OPERATIONS",
     "CredentialKindError",
     "InvalidParameterError",
     "MalformedJSONError",
@@ -28,5 +39,15 @@ __all__ = [
     "NotASessionError",
     "TokenService",
     "UnsupportedMediaTypeError",
+    "handle",
+    "refused",
     "token_service",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("TokenService", "token_service"):
+        from . import _app
+
+        return getattr(_app, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

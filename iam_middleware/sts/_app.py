@@ -7,7 +7,6 @@ block the event loop), and a refusal is the gate's. Anything unexpected fails cl
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -18,15 +17,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .._exceptions import AccessDeniedError, ConfigurationError, IAMError
+from .._exceptions import ConfigurationError, IAMError
 from .._iam import IAM
+from .._routes import PUBLIC
 from ..asgi import read_body, request_view
-from ..gate import Gate, RequestContext
-from ._operations import OPERATIONS, Answer, Call, parse_body
+from ..gate import Gate, Reply
+from ._handle import NOT_FOUND_MESSAGE, handle, refused
+from ._operations import OPERATIONS, Answer, Call
 
 __all__ = ["TokenService", "token_service"]
-
-logger = logging.getLogger("iam_middleware.sts")
 
 _HTTP_CODES = {404: "NotFound", 405: "MethodNotAllowed"}
 
@@ -39,6 +38,9 @@ class TokenService:
     service outside ``IAMMiddleware``'s protected routes (or mark the mount public), since each call checks its own
     ``sts:*`` permission.
     """
+
+    # Public to the route audit and the middleware: each call authenticates and authorizes its own sts:* action.
+    __iam_permission__ = PUBLIC
 
     def __init__(self, iam: IAM, *, max_body_bytes: int = 64 * 1024) -> None:
         if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
@@ -66,22 +68,11 @@ class TokenService:
         gate = self.gate
         context = gate.begin(request_view(request.scope))
         try:
-            if context.error is not None:
-                raise context.error
-            raw = await read_body(request.receive, gate)
-            call = Call(self.iam, context.request.with_body(raw), parse_body(raw, request.headers.get("content-type")),
-                        now=context.now, source_ip=context.source_ip, request_id=context.request_id)
-            answer = await run_in_threadpool(operation, call)
+            raw = await read_body(request.receive, gate) if context.error is None else b""
         except IAMError as error:
-            logger.info("sts %s refused (request %s): %s %s", request.url.path, context.request_id,
-                        error.status_code, error.code)
-            return _refused(gate, context, error)
-        except Exception:  # noqa: BLE001 - fail closed: nothing was issued, and no 500 tells anything
-            logger.exception("sts %s failed closed (request %s)", request.url.path, context.request_id)
-            return _refused(gate, context, AccessDeniedError("The request could not be completed; nothing was "
-                                                             "issued.", code="RequestFailed"))
-        headers = {**answer.headers, "Cache-Control": "no-store", "X-Request-Id": context.request_id}
-        return JSONResponse(answer.body, headers=headers)
+            return _response(refused(gate, context, error))
+        return _response(await run_in_threadpool(handle, gate, context, operation, raw,
+                                                 request.headers.get("content-type")))
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         """Unknown paths and methods, answered in the service's JSON error shape."""
@@ -89,9 +80,7 @@ class TokenService:
         context = self.gate.begin(request_view(request.scope))
         headers = {**(exc.headers or {} if isinstance(exc, HTTPException) else {}),
                    "X-Request-Id": context.request_id}
-        message = ("No such operation: the token service takes POST to /login, /logout, /GetSessionToken, "
-                   "/AssumeRole, /AssumeRoleWithWebIdentity and /revoke.")
-        return JSONResponse({"error": _HTTP_CODES.get(status, "BadRequest"), "message": message,
+        return JSONResponse({"error": _HTTP_CODES.get(status, "BadRequest"), "message": NOT_FOUND_MESSAGE,
                              "request_id": context.request_id}, status_code=status, headers=headers)
 
 
@@ -100,10 +89,7 @@ def token_service(iam: IAM, *, max_body_bytes: int = 64 * 1024) -> TokenService:
     return TokenService(iam, max_body_bytes=max_body_bytes)
 
 
-def _refused(gate: Gate, context: RequestContext, error: IAMError) -> Response:
-    """The gate's refusal; nothing a token service answers is cached."""
-    status, headers, body = gate.render(gate.refuse(context, error))
-    response = Response(body, status_code=status)
-    response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-    response.raw_headers.append((b"cache-control", b"no-store"))
+def _response(reply: Reply) -> Response:
+    response = Response(reply.body, status_code=reply.status)
+    response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
     return response

@@ -1,0 +1,58 @@
+"""The token service as a Flask blueprint: password + one-time-code login and temporary credentials in-process.
+
+The same calls, answers and refusals as the ASGI token service (``iam_middleware.sts``); the blueprint only reads
+the body (bounded by the gate's limit) and sends the reply. Its views are public to ``IAMFlask``: each call
+authenticates and authorizes its own ``sts:*`` action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from iam_middleware import IAM, public
+from iam_middleware.gate import Gate, Reply
+from iam_middleware.sts import OPERATIONS, handle, refused
+
+from ._extension import request_view
+
+__all__ = ["token_service_blueprint"]
+
+
+def token_service_blueprint(iam: IAM, *, name: str = "iam_token_service", max_body_bytes: int = 64 * 1024
+                            ) -> Blueprint:
+    """A blueprint with the token service's endpoints (``POST /login``, ``/logout``, ``/GetSessionToken``,
+    ``/AssumeRole``, ``/AssumeRoleWithWebIdentity``, ``/revoke``): ``app.register_blueprint(bp, url_prefix="/sts")``."""
+    gate = Gate(iam, max_body_bytes=max_body_bytes)
+    blueprint = Blueprint(name, __name__)
+    for path, operation in OPERATIONS.items():
+        blueprint.add_url_rule(path, endpoint=path.strip("/"), view_func=public(_view(gate, operation)),
+                               methods=["POST"])
+    return blueprint
+
+
+def _view(gate: Gate, operation: Callable[..., object]) -> Callable[[], Response]:
+    def view() -> Response:
+        context = gate.begin(request_view())
+        try:
+            raw = _body(gate) if context.error is None else b""
+        except RequestEntityTooLarge:
+            return _response(refused(gate, context, gate.body_too_large()))
+        return _response(handle(gate, context, operation, raw, request.headers.get("Content-Type")))  # type: ignore[arg-type]
+
+    view.__name__ = operation.__name__
+    return view
+
+
+def _body(gate: Gate) -> bytes:
+    limit = gate.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
+    request.max_content_length = min(limit, request.max_content_length or limit)
+    return request.get_data(cache=True)
+
+
+def _response(reply: Reply) -> Response:
+    return Response(reply.body, status=reply.status, headers=reply.headers)
