@@ -194,10 +194,10 @@ class IAMFlask:
                 return None
         g.principal = None
         g.iam_decision = None
-        if routing is not None and not isinstance(routing, (NotFound, MethodNotAllowed)):
-            return None  # a trailing-slash redirect: no view runs, and its target is authorized when requested
         context = gate.begin(request_view())
         g.request_id = context.request_id
+        if context.error is None and routing is not None and not isinstance(routing, (NotFound, MethodNotAllowed)):
+            return None  # a redirect Flask answers (merged slashes, a trailing slash): its target is authorized then
         body_read = False
         try:
             if not state.audited:
