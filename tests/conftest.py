@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import settings
 
 pytest_plugins = ["_redis_server"]
@@ -12,3 +13,9 @@ pytest_plugins = ["_redis_server"]
 settings.register_profile("ci", deadline=None, derandomize=False, max_examples=50)
 settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio (anyio before 4.x parametrized them over trio too, which is not installed)."""
+    return "asyncio"

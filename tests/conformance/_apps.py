@@ -178,3 +178,26 @@ def flask_app(iam: IAM) -> Any:
         return {"ran": True}
 
     return app
+
+
+def django_app(iam: IAM, *, asgi: bool) -> Any:
+    """The API as a Django project (settings configured once per process; each handler takes ``iam`` at
+    construction, as the middleware reads ``settings.IAM`` when the handler loads it)."""
+    import django
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure(
+            DEBUG=False, SECRET_KEY="conformance-only", ROOT_URLCONF="conformance._django_urls", ALLOWED_HOSTS=["*"],
+            MIDDLEWARE=["iam_middleware_django.IAMMiddleware"], INSTALLED_APPS=[], USE_TZ=True, IAM=iam,
+            LOGGING_CONFIG=None,
+        )
+        django.setup()
+    settings.IAM = iam
+    if asgi:
+        from django.core.handlers.asgi import ASGIHandler
+
+        return ASGIHandler()
+    from django.core.handlers.wsgi import WSGIHandler
+
+    return WSGIHandler()

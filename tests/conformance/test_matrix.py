@@ -26,8 +26,9 @@ from iam_middleware.testing import session_token, sign_request, web_identity_tok
 
 from . import _apps
 
-SHELLS = ("starlette", "fastapi", "fastapi-alone", "flask")
-ASGI = ("starlette", "fastapi", "fastapi-alone")
+SHELLS = ("starlette", "fastapi", "fastapi-alone", "flask", "django-wsgi", "django-asgi")
+ASGI = ("starlette", "fastapi", "fastapi-alone", "django-asgi")
+WSGI = ("flask", "django-wsgi")
 PEER = "198.51.100.7"
 
 
@@ -118,7 +119,8 @@ class Row:
 
 _ALONE = "without the middleware only routes that depend on Authorize are checked; FastAPI answers the rest"
 _WSGI_JOINS = "WSGI servers join a repeated header into one value, which the gate and the app then both read"
-_NO_WS = "Flask (WSGI) has no websockets"
+NO_WS: dict[str, Answer | None] = {"flask": None, "django-wsgi": None, "django-asgi": None}
+_NO_WS = "Flask and Django (without Channels) have no websockets"
 _WS_CLOSE = ("the middleware answers a refused handshake with the refusal itself (the ASGI denial response); a "
              "dependency runs once the handshake is routed, so FastAPI alone closes it with 1008 and the code")
 
@@ -129,7 +131,7 @@ ROWS = [
     Row("session with MFA allowed", lambda iam: Wire("DELETE", "/orders/42", bob(iam)), Answer(200, by=ARN["bob"])),
     Row("bad bearer", lambda iam: Wire("GET", "/orders/42", bearer("abc.def.ghi")), Answer(401, "MalformedToken")),
     Row("two Authorization headers", lambda iam: Wire("GET", "/orders/42", alice(iam) + alice(iam)),
-        Answer(401, "InvalidHeader"), {"flask": Answer(401, "InvalidToken")}, _WSGI_JOINS),
+        Answer(401, "InvalidHeader"), {shell: Answer(401, "InvalidToken") for shell in WSGI}, _WSGI_JOINS),
     Row("web identity token", lambda iam: Wire("GET", "/orders/42", partner(iam)),
         Answer(200, by="arn:app:sts::111122223333:assumed-role/partner/p-1")),
     Row("sigv4 allowed", lambda iam: Wire("GET", "/orders/42", signed(iam, "GET", "/orders/42")),
@@ -180,17 +182,18 @@ ROWS = [
     Row("header once", lambda iam: Wire("GET", "/by-header", alice(iam) + (("x-team", "red"),)),
         Answer(200, body={"team": "red"})),
     Row("header twice", lambda iam: Wire("GET", "/by-header", alice(iam) + (("x-team", "red"), ("x-team", "blue"))),
-        Answer(400, "AmbiguousParameter"), {"flask": Answer(200, body={"team": "red,blue"})}, _WSGI_JOINS),
+        Answer(400, "AmbiguousParameter"), {shell: Answer(200, body={"team": "red,blue"}) for shell in WSGI},
+        _WSGI_JOINS),
     Row("websocket with bearer", lambda iam: Wire("GET", "/ws", alice(iam), websocket=True), Answer(101),
-        {"flask": None}, _NO_WS),
+        NO_WS, _NO_WS),
     Row("websocket anonymous", lambda iam: Wire("GET", "/ws", websocket=True),
         Answer(401, "MissingAuthenticationToken"),
-        {"flask": None, "fastapi-alone": Answer(1008, "MissingAuthenticationToken")}, _WS_CLOSE),
+        {**NO_WS, "fastapi-alone": Answer(1008, "MissingAuthenticationToken")}, _WS_CLOSE),
     Row("websocket cookie, cross-site", lambda iam: Wire("GET", "/ws", cookie(iam, "alice", "https://evil.example"),
                                                          websocket=True),
-        Answer(403, "CSRFCheckFailed"), {"flask": None, "fastapi-alone": Answer(1008, "CSRFCheckFailed")}, _WS_CLOSE),
+        Answer(403, "CSRFCheckFailed"), {**NO_WS, "fastapi-alone": Answer(1008, "CSRFCheckFailed")}, _WS_CLOSE),
     Row("websocket cookie, same site", lambda iam: Wire("GET", "/ws", cookie(iam, "alice", "http://127.0.0.1:8000"),
-                                                        websocket=True), Answer(101), {"flask": None}, _NO_WS),
+                                                        websocket=True), Answer(101), NO_WS, _NO_WS),
     Row("token service login", lambda iam: Wire("POST", "/sts/login", *login_body(pyotp.TOTP(SEEDS["alice"]).at(NOW))),
         Answer(200)),
     Row("token service wrong code", lambda iam: Wire("POST", "/sts/login", *login_body("000000")),
@@ -231,8 +234,9 @@ async def _asgi(app: Any, wire: Wire) -> Answer:
     async def receive() -> dict[str, Any]:
         if incoming:
             return incoming.pop(0)
-        await anyio.sleep(0)
-        return {"type": "websocket.disconnect", "code": 1000} if wire.websocket else {"type": "http.disconnect"}
+        if not wire.websocket:
+            await anyio.sleep_forever()  # the client waits for its answer (Django listens for a disconnect)
+        return {"type": "websocket.disconnect", "code": 1000}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
@@ -300,6 +304,8 @@ def _app(shell: str, iam: IAM) -> Any:
         return _apps.fastapi_app(iam, middleware=True)
     if shell == "fastapi-alone":
         return _apps.fastapi_app(iam, middleware=False)
+    if shell.startswith("django"):
+        return _apps.django_app(iam, asgi=shell == "django-asgi")
     return _apps.flask_app(iam)
 
 
@@ -331,7 +337,7 @@ def test_every_row_runs_in_every_shell_that_can_take_it() -> None:
     """A row leaves a shell out only where the shell cannot take the request at all (Flask has no websockets),
     and every difference says why."""
     left_out = {(row.name, shell) for row in ROWS for shell in SHELLS if row.expected(shell) is None}
-    assert {shell for _, shell in left_out} <= {"flask"}
+    assert {shell for _, shell in left_out} <= set(NO_WS)
     assert all(name.startswith("websocket") for name, _ in left_out)
     assert all(row.why for row in ROWS if row.differs)
     assert len({row.name for row in ROWS}) == len(ROWS)
