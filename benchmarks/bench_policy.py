@@ -41,7 +41,8 @@ from iam_middleware.policy._authorizer import Authorizer
 
 ACCOUNT = "111122223333"
 #: AWS managed policies as AWS publishes them (one JSON document per file).
-MANAGED_DIR = Path(os.environ.get("IAM_BENCH_MANAGED_POLICIES", "/work/shared/data/aws-managed-sample"))
+MANAGED_DIR = Path(os.environ.get("IAM_BENCH_MANAGED_POLICIES")
+                   or Path(__file__).resolve().parents[2] / "shared" / "data" / "aws-managed-sample")
 ALLOW, EXPLICIT, IMPLICIT = DecisionKind.ALLOWED, DecisionKind.EXPLICITLY_DENIED, DecisionKind.IMPLICITLY_DENIED
 
 # --------------------------------------------------------------------------------------------------------------

@@ -289,7 +289,8 @@ class IAM:
 
     def _refuse_replay(self, verified: VerifiedSignature, now: float) -> None:
         """SigV4 has no nonce: with ``sigv4_replay_protection``, a signed request that changes state is accepted
-        once; a second copy within its validity window is refused (SECURITY.md S15). Fails closed without the store."""
+        once; a second copy within its validity window is refused (docs/security.md S15). Fails closed without the
+        store."""
         ttl = max(1.0, verified.valid_until - now)
         key = f"iam:sigv4:seen:{verified.access_key_id}:{verified.signature}"
         if not self.store.claim(key, ttl):

@@ -37,7 +37,8 @@ class Recent:
 
 
 def digest(parts: Iterable[bytes]) -> bytes:
-    """SHA-256 over the request's inputs: the raw credential is never itself a cache key (SECURITY.md section 6)."""
+    """SHA-256 over the request's inputs: the raw credential is never itself a cache key (docs/security.md
+    section 6)."""
     return hashlib.sha256(b"\0".join(parts)).digest()
 
 

@@ -76,7 +76,7 @@ def request_view(scope: Scope, body: bytes | None = None) -> RequestView:
 
 
 def _request_digest(scope: Scope) -> tuple[bytes, str | None]:
-    """A digest of every input of a request's decision (never the raw credential as a key: SECURITY.md section 6),
+    """A digest of every input of a request's decision (never the raw credential as a key: docs/security.md section 6),
     and the caller's ``X-Request-ID`` (read in the same pass over the headers)."""
     client = scope.get("client")
     parts = [scope.get("method", "").encode(), scope.get("raw_path") or scope.get("path", "").encode(),

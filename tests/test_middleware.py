@@ -808,7 +808,7 @@ async def test_a_route_that_handles_options_is_never_exempt() -> None:
 
 
 class OverrideMethod:
-    """A method-override middleware inside the app, of the kind SECURITY.md R9 warns about."""
+    """A method-override middleware inside the app, of the kind docs/security.md R9 warns about."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -1,4 +1,4 @@
-"""Route bypasses (SECURITY.md section 4b, R1-R14) against IAMMiddleware, through hand-built ASGI scopes so the raw
+"""Route bypasses (docs/security.md section 4b, R1-R14) against IAMMiddleware, through hand-built ASGI scopes so the raw
 path is exactly what a client sent. Every trick must end in 400, 401, 403 or 404, and never run the protected
 endpoint: checked for a Starlette app (the router decides) and for a plain ASGI app behind a rules table whose own
 path handling is as lenient as a proxy's (decodes twice, drops ';' parameters, resolves dot segments, ignores case).

@@ -407,7 +407,7 @@ class JWTVerifier:
         try:
             if len(token) > self._max_token_bytes:
                 raise MalformedTokenError("token too large")
-            # Keyed by a digest so that the cache never holds usable bearer tokens (SECURITY.md §6).
+            # Keyed by a digest so that the cache never holds usable bearer tokens (docs/security.md section 6).
             digest = sha256(token.encode()).digest()
             hit = self._cache.get(digest)
             if hit is not None and hit[0] <= now < hit[1]:

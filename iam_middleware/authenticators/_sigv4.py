@@ -39,10 +39,10 @@ Decisions:
   chunked signing is refused.
 - Signing keys are cached per (key id, secret, date, region) for this verifier's service in a bounded LRU, so a warm
   verification costs one HMAC for the signature instead of five.
-- Replay (SECURITY.md S15): SigV4 has no nonce, and this verifier keeps no state. ``VerifiedSignature`` carries the
-  signature and ``valid_until``, the last instant the same request verifies, for a shell-side replay cache.
-- Path/route agreement (SECURITY.md S16) is the shell's job: the non-S3 canonical path is normalized as AWS does, so
-  a signature for ``/a/b`` also verifies ``/a/./b``; the shell must reject non-canonical raw paths before routing.
+- Replay (docs/security.md S15): SigV4 has no nonce, and this verifier keeps no state. ``VerifiedSignature`` carries
+  the signature and ``valid_until``, the last instant the same request verifies, for a shell-side replay cache.
+- Path/route agreement (docs/security.md S16) is the gate's job: the non-S3 canonical path is normalized as AWS does,
+  so a signature for ``/a/b`` also verifies ``/a/./b``; the gate rejects non-canonical raw paths before routing.
 """
 
 from __future__ import annotations

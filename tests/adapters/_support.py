@@ -44,7 +44,7 @@ ARN = {name: f"arn:app:iam::111122223333:user/{name}" for name in SEEDS}
 ADMIN_BODY = "admin-view-ran"
 ERROR_KEYS = {"error", "message", "request_id"}
 
-#: SECURITY.md R1-R5, R13: raw request targets that must never reach the /admin view as a caller it denies.
+#: docs/security.md R1-R5, R13: raw request targets that must never reach the /admin view as a caller it denies.
 PATH_TRICKS = [
     "/admin%2F", "/admin%2f", "/%2Fadmin", "/admin%5C", "/%5Cadmin", "/admin%252F", "/%2561dmin", "/%61dmin",
     "/./admin", "/public/../admin", "/public/%2e%2e/admin", "/public/..;/admin", "/admin/.", "//admin", "///admin",

@@ -483,7 +483,7 @@ async def test_docs_are_denied_unless_declared_public(iam: IAM) -> None:
         assert (await c.get("/docs")).status_code == 401
 
 
-# Route-matching bypasses (SECURITY.md section 4) over a real uvicorn server ------------------------------------------
+# Route-matching bypasses (docs/security.md section 4) over a real uvicorn server -------------------------------------
 
 
 @pytest.fixture(scope="module")

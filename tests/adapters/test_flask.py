@@ -468,7 +468,7 @@ def test_signed_body_over_the_limit_is_413(iam: IAM, monkeypatch: pytest.MonkeyP
     assert response.get_json()["error"] == "EntityTooLarge"
 
 
-# Route-matching bypasses (SECURITY.md section 4) ----------------------------------------------------------------------
+# Route-matching bypasses (docs/security.md section 4) ---------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""JWTVerifier: every JWT item of SECURITY.md §1 (J1-J16), with pyjwt-built and hand-built tokens."""
+"""JWTVerifier: every JWT item of docs/security.md section 1 (J1-J16), with pyjwt-built and hand-built tokens."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SigV4 verifier against real botocore signatures: every SECURITY.md section 2 item (S1-S17) as a test."""
+"""SigV4 verifier against real botocore signatures: every docs/security.md section 2 item (S1-S17) as a test."""
 
 from __future__ import annotations
 
@@ -188,7 +188,7 @@ def test_s3_style_paths_sign_the_path_unchanged(path: str) -> None:
 
 def test_s16_dot_and_empty_segments_share_the_normalized_paths_signature() -> None:
     # As on AWS, the non-S3 signature binds the normalized path. The router sees the raw path, so the shell must
-    # refuse non-canonical raw paths before routing (SECURITY.md S16); this pins what the verifier leaves to it.
+    # refuse non-canonical raw paths before routing (docs/security.md S16); this pins what the verifier leaves to it.
     view = signed_view("GET", URL + "/a/b")
     for raw in (b"/a/./b", b"/a//b", b"/x/../a/b"):
         verifier().verify(dataclasses.replace(view, raw_path=raw), now=NOW)

@@ -1,6 +1,6 @@
 """Real ``curl --aws-sigv4`` as the client: a loopback server records the raw request, the verifier checks it.
 
-curl 7.88 signs the path and the query verbatim (SECURITY.md section 2b), so some requests verify only with
+curl 7.88 signs the path and the query verbatim (docs/security.md section 2b), so some requests verify only with
 ``verbatim_fallback``; these tests show both sides.
 """
 

@@ -30,7 +30,7 @@ def single(**fields: Any) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": {k: v for k, v in body.items() if v is not None}}
 
 
-# (document, expected IAM message the issue starts with, expected location). Rows of SEMANTICS.md §7's table, with
+# (document, expected IAM message the issue starts with, expected location). Rows of IAM's own validation messages, with
 # the inputs of moto's table of real-IAM behaviour.
 REJECTED = [
     pytest.param("This is not a json document", SYNTAX, "", id="not-json"),
