@@ -1,10 +1,13 @@
 """Exact repeats of recently allowed requests, answered without deciding again: the shells' warm path.
 
 A shell (the ASGI middleware, the Flask extension) digests every input a decision can depend on: method, raw path,
-query, scheme, client address and every header. A repeat of an allowed request with the same digest gets the same
-principal and decision while all of these hold: the credential is still valid (never past its expiry; a session is
-re-checked against the store after ``settings.session_cache_seconds``, the documented revocation bound), the same
-directory snapshot is in force (a reload drops everything), and the reloader's checks pass. Never kept: denials,
+query, scheme, client address and the headers a decision can read (``DECISION_HEADERS``: the credentials, the CSRF
+check's, the caller's address and the ``aws:UserAgent``/``aws:Referer`` keys, plus every header a declared
+permission names; every header while a custom authenticator, which may read any, is in the chain). A repeat of an
+allowed request with the same digest gets the same principal and decision while all of these hold: the credential
+is still valid (never past its expiry; a session is re-checked against the store after
+``settings.session_cache_seconds``, the documented revocation bound), the same directory snapshot is in force (a
+reload drops everything), and the reloader's checks pass. Never kept: denials,
 SigV4 requests (signed per request, body included), and decisions that can change with the clock alone.
 """
 
@@ -15,14 +18,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ._authn import BearerAuthenticator, CookieAuthenticator, SigV4Authenticator
 from ._iam import IAM
 from ._principal import CredentialKind, Principal
+from ._routes import Permission
 from .directory import Snapshot
 from .policy import Decision
 
-__all__ = ["Recent", "RecentDecisions", "digest"]
+__all__ = ["DECISION_HEADERS", "Recent", "RecentDecisions", "digest", "header_placeholders"]
 
 _REMEMBERED_KINDS = frozenset({CredentialKind.SESSION, CredentialKind.JWT, CredentialKind.WEB_IDENTITY})
+_BUILT_IN = (SigV4Authenticator, BearerAuthenticator, CookieAuthenticator)
+#: The headers the built-in steps read for a decision (lower case): credentials, the CSRF check (origin, referer,
+#: host), the caller's address behind proxies, and the aws:UserAgent and aws:Referer condition keys.
+DECISION_HEADERS = frozenset({"authorization", "cookie", "origin", "referer", "host", "user-agent",
+                              "x-forwarded-for"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +44,16 @@ class Recent:
     snapshot: Snapshot
     valid_until: float
     extra: Any
+
+
+def header_placeholders(permission: Permission) -> list[str]:
+    """The headers a permission names (``{header.x-team}`` -> ``x-team``)."""
+    return [name[7:] for name in permission.placeholders() if name.startswith("header.")]
+
+
+def _environ_key(name: str) -> str:
+    key = name.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
 
 
 def digest(parts: Iterable[bytes]) -> bytes:
@@ -49,6 +69,33 @@ class RecentDecisions:
         self.iam = iam
         self._limit = limit
         self._entries: dict[bytes, Recent] = {}
+        self._names = DECISION_HEADERS
+        self._checked_chain: list[object] = []
+        self._checked = False
+        self._asgi = frozenset(name.encode("latin-1") for name in self._names)
+        self._wsgi = frozenset(_environ_key(name) for name in self._names)
+
+    def name_headers(self, names: Iterable[str]) -> None:
+        """Add the headers the app's declared permissions name (``{header.X}``) to those a key covers."""
+        self._names = self._names | {name.lower() for name in names}
+        self._asgi = frozenset(name.encode("latin-1") for name in self._names)
+        self._wsgi = frozenset(_environ_key(name) for name in self._names)
+
+    def _built_in(self) -> bool:
+        chain = self.iam.authenticators
+        if chain != self._checked_chain:  # compared item by item, by identity first: cheap when unchanged
+            self._checked_chain = list(chain)
+            self._checked = all(type(a) in _BUILT_IN for a in chain)
+        return self._checked
+
+    def asgi_headers(self) -> frozenset[bytes] | None:
+        """The (lower-case) ASGI header names a key covers; None for every header, while a custom authenticator
+        (which may read any header) is in the chain."""
+        return self._asgi if self._built_in() else None
+
+    def wsgi_headers(self) -> frozenset[str] | None:
+        """The WSGI environ keys (``HTTP_X_TEAM``) a key covers; None for every header (see ``asgi_headers``)."""
+        return self._wsgi if self._built_in() else None
 
     def lookup(self, key: bytes) -> Recent | None:
         """The recent decision for this exact request if it still stands, else None (decide the full way)."""

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ._exceptions import AccessDeniedError, BadRequestError, ConfigurationError, IAMError
 from ._iam import IAM
 from ._principal import Principal
-from ._recent import Recent, RecentDecisions, digest
+from ._recent import Recent, RecentDecisions, digest, header_placeholders
 from ._request import RequestView
 from ._resolve import all_routes, methods_of, requirement_of, resolve, routes_of
 from ._routes import Permission, RuleTable, unknown_placeholders
@@ -75,19 +75,24 @@ def request_view(scope: Scope, body: bytes | None = None) -> RequestView:
     )
 
 
-def _request_digest(scope: Scope) -> tuple[bytes, str | None]:
-    """A digest of every input of a request's decision (never the raw credential as a key: docs/security.md section 6),
-    and the caller's ``X-Request-ID`` (read in the same pass over the headers)."""
+def _request_digest(scope: Scope, headers: frozenset[bytes] | None) -> tuple[bytes, str | None]:
+    """A digest of every input of a request's decision (never the raw credential as a key: docs/security.md section
+    6): the request line, the peer and the ``headers`` a decision can read (None: every header); and the caller's
+    ``X-Request-ID``, read in the same pass over the headers."""
     client = scope.get("client")
-    parts = [scope.get("method", "").encode(), scope.get("raw_path") or scope.get("path", "").encode(),
-             scope.get("query_string", b""), scope.get("root_path", "").encode(), scope.get("scheme", "").encode(),
-             (client[0] if client else "").encode()]
+    peer = client[0] if client else ""
+    line = f"{scope.get('method', '')}\0{scope.get('root_path', '')}\0{scope.get('scheme', '')}\0{peer}"
+    parts = [line.encode("latin-1", "surrogateescape"), scope.get("raw_path") or scope.get("path", "").encode(),
+             scope.get("query_string", b"")]
     given: str | None = None
     for name, value in scope.get("headers", ()):
-        parts.append(name)
-        parts.append(value)
         if name == b"x-request-id":
             given = value.decode("latin-1")
+            if headers is not None:
+                continue
+        if headers is None or name in headers:
+            parts.append(name)
+            parts.append(value)
     return digest(parts), given
 
 
@@ -136,6 +141,9 @@ class IAMMiddleware:
         undeclared: list[str] = []
         if routes is None and not self.rules:
             logger.warning("the app has no router to read and no rules table is given: every request is denied")
+        for entry in self.rules.rules:
+            if isinstance(entry.requirement, Permission):
+                self._recent.name_headers(header_placeholders(entry.requirement))
         for path, route in all_routes(routes or []):
             methods = methods_of(route)
             for method in methods:
@@ -151,6 +159,7 @@ class IAMMiddleware:
                     undeclared.append(f"{method} {path}")
                 elif isinstance(found, Permission):
                     _check_placeholders(found, path, method)
+                    self._recent.name_headers(header_placeholders(found))
         if undeclared:
             message = "routes with no permission declared (denied to everyone): " + ", ".join(undeclared)
             if self.undeclared == "error":
@@ -170,20 +179,19 @@ class IAMMiddleware:
             return
         token = self.gate.enter()  # the request, the app included, is decided on the snapshot in force now
         try:
-            await self._handle(scope, receive, send, kind)
+            key: bytes | None = None
+            if kind == "http" and self._audited:
+                key, given_id = _request_digest(scope, self._recent.asgi_headers())
+                recent = self._recent.lookup(key)
+                if recent is not None:  # the warm path: an exact repeat of a recently allowed request
+                    self._apply_recent(scope, recent, new_request_id(given_id))
+                    await self.app(scope, receive, send)
+                    return
+            await self._handle(scope, receive, send, kind, key)
         finally:
             self.gate.exit(token)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, kind: str) -> None:
-        if kind == "http" and self._audited:
-            key, given_id = _request_digest(scope)
-            recent = self._recent.lookup(key)
-            if recent is not None:
-                self._apply_recent(scope, recent, new_request_id(given_id))
-                await self.app(scope, receive, send)
-                return
-        else:
-            key = None
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, kind: str, key: bytes | None) -> None:
         gate = self.gate
         context = gate.begin(request_view(scope), websocket=kind == "websocket", root_path=scope.get("root_path", ""))
         body: bytes | None = None

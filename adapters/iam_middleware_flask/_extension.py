@@ -18,8 +18,17 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Rule
 
-from iam_middleware import IAM, AccessDeniedError, ConfigurationError, RequestView, RuleTable, permission, public
-from iam_middleware._recent import Recent, RecentDecisions, digest
+from iam_middleware import (
+    IAM,
+    AccessDeniedError,
+    ConfigurationError,
+    Permission,
+    RequestView,
+    RuleTable,
+    permission,
+    public,
+)
+from iam_middleware._recent import Recent, RecentDecisions, digest, header_placeholders
 from iam_middleware._routes import PUBLIC, Requirement, declared
 from iam_middleware.gate import NO_ROUTE, Gate, Target, decision_log, log_decision, new_request_id
 
@@ -42,10 +51,14 @@ _DIGESTED = ("REQUEST_METHOD", "RAW_URI", "REQUEST_URI", "SCRIPT_NAME", "PATH_IN
              "wsgi.url_scheme", "REMOTE_ADDR", "CONTENT_TYPE", "CONTENT_LENGTH")
 
 
-def _environ_digest(environ: Mapping[str, Any]) -> bytes:
-    """A digest of every input of a WSGI request's decision: the request line, the peer and every header."""
+def _environ_digest(environ: Mapping[str, Any], headers: frozenset[str] | None) -> bytes:
+    """A digest of every input of a WSGI request's decision: the request line, the peer and the ``headers`` a
+    decision can read (environ keys; None: every header)."""
     parts = [str(environ.get(name, "")) for name in _DIGESTED]
-    parts.extend(f"{name}\0{value}" for name, value in environ.items() if name[:5] == "HTTP_")
+    if headers is None:
+        parts.extend(f"{name}\0{value}" for name, value in environ.items() if name[:5] == "HTTP_")
+    else:
+        parts.extend(f"{name}\0{environ[name]}" for name in headers if name in environ)
     # WSGI strings are latin-1-decoded bytes (PEP 3333); surrogateescape keeps any other str exact too.
     return digest(["\0".join(parts).encode("utf-8", "surrogateescape")])
 
@@ -158,6 +171,7 @@ class IAMFlask:
     def audit(self, app: Flask | None = None) -> list[str]:
         """Check every endpoint: declared twice is an error; undeclared ones are returned (and denied at run time)."""
         app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+        state: _AppState | None = app.extensions.get(_EXTENSION)
         undeclared = []
         for url_rule in app.url_map.iter_rules():
             methods = url_rule.methods or set()
@@ -166,8 +180,11 @@ class IAMFlask:
                     continue
                 if method == "HEAD" and "GET" in methods:
                     continue  # authorized as the view's GET
-                if self.requirement(app, url_rule, method) is None:
+                requirement = self.requirement(app, url_rule, method)
+                if requirement is None:
                     undeclared.append(f"{method} {url_rule.rule}")
+                elif isinstance(requirement, Permission) and state is not None:
+                    state.recent.name_headers(header_placeholders(requirement))
         if undeclared:
             message = "endpoints with no permission declared (denied to everyone): " + ", ".join(undeclared)
             if self.undeclared == "error":
@@ -187,7 +204,7 @@ class IAMFlask:
         routing = current.routing_exception
         key: bytes | None = None
         if state.audited and routing is None:
-            key = _environ_digest(environ)
+            key = _environ_digest(environ, state.recent.wsgi_headers())
             recent = state.recent.lookup(key)
             if recent is not None:
                 self._replay(environ, recent)
