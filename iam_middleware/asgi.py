@@ -31,7 +31,7 @@ from .gate import NO_ROUTE, Gate, Reply, RequestContext, Target, decision_log, l
 from .policy import Decision
 from .state import MemoryStore
 
-__all__ = ["IAMCredentials", "IAMMiddleware", "read_body", "request_view"]
+__all__ = ["IAMCredentials", "IAMMiddleware", "read_body", "request_digest", "request_view"]
 
 logger = logging.getLogger("iam_middleware")
 
@@ -75,7 +75,7 @@ def request_view(scope: Scope, body: bytes | None = None) -> RequestView:
     )
 
 
-def _request_digest(scope: Scope, headers: frozenset[bytes] | None) -> tuple[bytes, str | None]:
+def request_digest(scope: Scope, headers: frozenset[bytes] | None) -> tuple[bytes, str | None]:
     """A digest of every input of a request's decision (never the raw credential as a key: docs/security.md section
     6): the request line, the peer and the ``headers`` a decision can read (None: every header); and the caller's
     ``X-Request-ID``, read in the same pass over the headers."""
@@ -181,7 +181,7 @@ class IAMMiddleware:
         try:
             key: bytes | None = None
             if kind == "http" and self._audited:
-                key, given_id = _request_digest(scope, self._recent.asgi_headers())
+                key, given_id = request_digest(scope, self._recent.asgi_headers())
                 recent = self._recent.lookup(key)
                 if recent is not None:  # the warm path: an exact repeat of a recently allowed request
                     self._apply_recent(scope, recent, new_request_id(given_id))
@@ -195,6 +195,7 @@ class IAMMiddleware:
         gate = self.gate
         context = gate.begin(request_view(scope), websocket=kind == "websocket", root_path=scope.get("root_path", ""))
         body: bytes | None = None
+        target = NO_ROUTE
         try:
             if not self._audited:
                 self.audit()
@@ -230,10 +231,11 @@ class IAMMiddleware:
             # None: nothing was removed, so a repeat can keep its own header list as it is.
             filtered = kept if len(kept) != len(original) else None
             self._recent.remember(key, principal, context.decision,
-                                  (scope["auth"], filtered, context.source_ip, context.resource))
+                                  (scope["auth"], filtered, context.source_ip, context.resource, target.requirement))
         state = scope.setdefault("state", {})
         state["iam_principal"] = principal
         state["iam_decision"] = context.decision
+        state["iam_permission"] = target.requirement  # what was decided: FastAPI's Authorize need not decide again
         state["request_id"] = context.request_id
         if body is not None:
             receive = _replay(body, receive)
@@ -244,7 +246,7 @@ class IAMMiddleware:
 
     def _apply_recent(self, scope: Scope, recent: Recent, request_id: str) -> None:
         """Prepare a repeat of a recently allowed request: the same principal, decision and scope additions."""
-        credentials, headers, ip, resource = recent.extra
+        credentials, headers, ip, resource, requirement = recent.extra
         scope["user"] = recent.principal
         scope["auth"] = credentials
         if headers is not None:  # the original carried method-override headers: the app gets them removed
@@ -252,6 +254,7 @@ class IAMMiddleware:
         state = scope.setdefault("state", {})
         state["iam_principal"] = recent.principal
         state["iam_decision"] = recent.decision
+        state["iam_permission"] = requirement
         state["request_id"] = request_id
         if decision_log.isEnabledFor(logging.INFO):
             decision = recent.decision

@@ -4,22 +4,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
+from fastapi import Depends, FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from iam_middleware import IAM, AuthenticationError, IAMMiddleware, Principal, RequestView, permission
-from iam_middleware.asgi import _request_digest
+from iam_middleware.asgi import request_digest
 from iam_middleware.testing import principal_for, session_token
+from iam_middleware_fastapi import Authorize, install
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NOW = 1_800_000_000.0
 pytestmark = pytest.mark.anyio
+# FastAPI reads endpoint annotations from the module's globals.
+MayGet = Annotated[Principal, Depends(Authorize("orders:GetOrder",
+                                                resource="arn:app:orders::{account}:order/{order_id}"))]
 
 
 def scope(**headers: str) -> dict[str, Any]:
@@ -45,14 +50,14 @@ def test_the_key_covers_named_and_decision_headers_only() -> None:
     recent = app(iam)._recent
     headers = recent.asgi_headers()
     assert headers is not None and b"x-team" in headers and b"authorization" in headers
-    base = _request_digest(scope(authorization="Bearer t", x_team="red"), headers)[0]
-    assert _request_digest(scope(authorization="Bearer t", x_team="red", accept="*/*", x_request_id="r-2"),
+    base = request_digest(scope(authorization="Bearer t", x_team="red"), headers)[0]
+    assert request_digest(scope(authorization="Bearer t", x_team="red", accept="*/*", x_request_id="r-2"),
                            headers)[0] == base
     for changed in (scope(authorization="Bearer u", x_team="red"), scope(authorization="Bearer t", x_team="blue"),
                     scope(authorization="Bearer t", x_team="red", origin="https://evil.example"),
                     scope(authorization="Bearer t", x_team="red", x_forwarded_for="203.0.113.1"),
                     scope(authorization="Bearer t", x_team="red", user_agent="curl/8")):
-        assert _request_digest(changed, headers)[0] != base
+        assert request_digest(changed, headers)[0] != base
 
 
 class APIKeys:
@@ -83,3 +88,23 @@ async def test_with_a_custom_authenticator_every_header_is_part_of_the_key() -> 
         assert bob.status_code == 200 and bob.text.endswith("user/bob")
         bad = await http.get("/orders/1", headers={**bearer, "X-Team": "red", "X-API-Key": "nope"})
         assert bad.status_code == 401 and bad.json()["error"] == "InvalidAPIKey"
+
+
+async def test_fastapi_authorize_alone_answers_repeats_until_the_credential_ends() -> None:
+    clock = [NOW]
+    iam = IAM.from_file(EXAMPLES / "iam.toml", clock=lambda: clock[0])
+    api = FastAPI()
+    install(api, iam, middleware=False)
+
+    @api.get("/orders/{order_id}")
+    async def get(order_id: str, principal: MayGet) -> str:
+        return principal.arn
+
+    token = session_token(iam, "alice")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="https://testserver") as http:
+        for _ in range(3):
+            assert (await http.get("/orders/1", headers=headers)).status_code == 200
+        assert (await http.get("/orders/1", headers={"Authorization": "Bearer nope.nope.nope"})).status_code == 401
+        clock[0] = NOW + iam.settings.session_ttl + 1  # past the session's end: no repeat is answered from memory
+        assert (await http.get("/orders/1", headers=headers)).status_code == 401

@@ -8,6 +8,7 @@ resource, and raises the ``IAMError`` that ``install``'s exception handler answe
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -18,8 +19,9 @@ from starlette.requests import HTTPConnection, Request
 from starlette.routing import BaseRoute
 
 from iam_middleware import IAM, ConfigurationError, IAMCredentials, IAMError, Permission, Principal
+from iam_middleware._recent import RecentDecisions, header_placeholders
 from iam_middleware._resolve import REQUIREMENT_FINDERS, ROUTE_CHILDREN, requirement_of
-from iam_middleware.asgi import request_view
+from iam_middleware.asgi import request_digest, request_view
 from iam_middleware.gate import Gate, RequestContext, Target, render_permission
 from iam_middleware.policy import Decision
 from iam_middleware.state import MemoryStore
@@ -41,6 +43,8 @@ class Authorize:
         self.permission = Permission(action, resource, context or {})
         self.iam = iam
         self._gate: Gate | None = None
+        # Exact repeats of requests this dependency allowed on its own (without the middleware), per gate.
+        self._recent: weakref.WeakKeyDictionary[Gate, RecentDecisions] = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         return f"Authorize({self.permission.action!r}, resource={self.permission.resource!r})"
@@ -50,6 +54,8 @@ class Authorize:
         state = scope.setdefault("state", {})
         principal: Principal | None = state.get("iam_principal")
         decision: Decision | None = state.get("iam_decision")
+        if principal is not None and state.get("iam_permission") is self.permission:
+            return principal  # the middleware decided exactly this permission, rendered from this route's match
         if principal is not None and decision is not None and decision.action == self.permission.action:
             # The middleware decided this route's one permission. Where the IAM is at hand (not in a mounted app
             # without install), check it rendered the same resource too.
@@ -68,12 +74,20 @@ class Authorize:
             # Raises ConfigurationError when @permission on the endpoint names another permission.
             requirement_of(route, scope.get("method", "GET"))
         websocket = scope["type"] == "websocket"
+        key: bytes | None = None
+        if not websocket:
+            recent_decisions = self._recent_for(gate)
+            key, _ = request_digest(scope, recent_decisions.asgi_headers())
+            recent = recent_decisions.lookup(key)
+            if recent is not None:  # an exact repeat of a request this dependency allowed
+                return self._allow(scope, state, recent.principal, recent.decision)
         context = gate.begin(request_view(scope), websocket=websocket, root_path=scope.get("root_path", ""))
         context.request_id = state.get("request_id") or context.request_id
         state["request_id"] = context.request_id
         target = Target(self.permission, scope.get("path_params", {}), getattr(route, "path", ""), True)
         try:
             if isinstance(connection, Request) and gate.needs_body(context, target):
+                key = None  # a signed body is verified every time
                 context.request = context.request.with_body(await _body(connection, gate))
         except IAMError as error:
             gate.refuse(context, error)
@@ -89,11 +103,24 @@ class Authorize:
             raise context.error
         principal = context.principal
         assert principal is not None  # an allowed, non-public decision always has its principal
+        if key is not None:
+            self._recent_for(gate).remember(key, principal, context.decision, None)
+        return self._allow(scope, state, principal, context.decision)
+
+    def _allow(self, scope: Any, state: dict[str, Any], principal: Principal, decision: Decision | None) -> Principal:
         state["iam_principal"] = principal
-        state["iam_decision"] = context.decision
+        state["iam_decision"] = decision
+        state["iam_permission"] = self.permission
         scope["user"] = principal
-        scope["auth"] = IAMCredentials(principal, context.decision)
+        scope["auth"] = IAMCredentials(principal, decision)
         return principal
+
+    def _recent_for(self, gate: Gate) -> RecentDecisions:
+        found = self._recent.get(gate)
+        if found is None:
+            found = self._recent[gate] = RecentDecisions(gate.iam)
+            found.name_headers(header_placeholders(self.permission))
+        return found
 
     def _find_iam(self, connection: HTTPConnection) -> IAM | None:
         if self.iam is not None:
