@@ -31,10 +31,10 @@ if TYPE_CHECKING:
     from ._principal import CredentialKind, Principal, PrincipalType
     from ._reload import DirectoryReloader, ReloadResult
     from ._request import RequestView
-    from ._routes import PUBLIC, Permission, Rule, RuleTable, permission, public
     from ._settings import Settings, WebIdentityProvider
     from .asgi import IAMCredentials, IAMMiddleware
     from .policy import Decision, DecisionKind, Policy, PolicyKind, PolicySet, parse_policy
+    from .routing import PUBLIC, Permission, Rule, RuleTable, permission, public
 
 _EXPORTS = {
     "AccessDeniedError": "._exceptions",
@@ -53,8 +53,8 @@ _EXPORTS = {
     "LockedOutError": "._exceptions",
     "MissingCredentialError": "._exceptions",
     "OTPError": "._exceptions",
-    "PUBLIC": "._routes",
-    "Permission": "._routes",
+    "PUBLIC": ".routing",
+    "Permission": ".routing",
     "Policy": ".policy",
     "PolicyKind": ".policy",
     "PolicySet": ".policy",
@@ -63,16 +63,16 @@ _EXPORTS = {
     "PrincipalType": "._principal",
     "ReloadResult": "._reload",
     "RequestView": "._request",
-    "Rule": "._routes",
-    "RuleTable": "._routes",
+    "Rule": ".routing",
+    "RuleTable": ".routing",
     "ServiceUnavailableError": "._exceptions",
     "Settings": "._settings",
     "SignatureError": "._exceptions",
     "WebIdentityProvider": "._settings",
     "admin_app": "._admin",
     "parse_policy": ".policy",
-    "permission": "._routes",
-    "public": "._routes",
+    "permission": ".routing",
+    "public": ".routing",
 }
 
 __all__ = [

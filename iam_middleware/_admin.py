@@ -16,8 +16,8 @@ from starlette.routing import Route
 
 from ._iam import IAM
 from ._reload import DirectoryReloader
-from ._routes import permission
 from .asgi import IAMMiddleware
+from .routing import permission
 
 __all__ = ["admin_app"]
 

@@ -35,7 +35,6 @@ from ._exceptions import (
 )
 from ._principal import CredentialKind, Principal
 from ._request import RequestView, resolve_source_ip
-from ._routes import RuleTable
 from ._settings import Settings, WebIdentityProvider
 from ._temporary import TemporaryCredential, TemporaryCredentials
 from .authenticators._csrf import CSRFGuard
@@ -49,6 +48,7 @@ from .directory import Snapshot, directory_from_dict, load_directory
 from .directory._load import _read_mapping
 from .policy import Caller, Decision, DecisionKind, Policy, PolicyKind, PolicySet, parse_policy
 from .policy._authorizer import Authorizer
+from .routing import RuleTable
 from .state import MemoryStore, StateStore
 
 __all__ = ["IAM"]

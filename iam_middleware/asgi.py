@@ -23,12 +23,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ._exceptions import AccessDeniedError, BadRequestError, ConfigurationError, IAMError
 from ._iam import IAM
 from ._principal import Principal
-from ._recent import Recent, RecentDecisions, digest, header_placeholders
 from ._request import RequestView
-from ._resolve import all_routes, methods_of, requirement_of, resolve, routes_of
-from ._routes import Permission, RuleTable, unknown_placeholders
+from .asgi_routing import all_routes, methods_of, requirement_of, resolve, routes_of
 from .gate import NO_ROUTE, Gate, Reply, RequestContext, Target, decision_log, log_decision, new_request_id
 from .policy import Decision
+from .recent import Recent, RecentDecisions, digest, header_placeholders
+from .routing import Permission, RuleTable, unknown_placeholders
 from .state import MemoryStore
 
 __all__ = ["IAMCredentials", "IAMMiddleware", "read_body", "request_digest", "request_view"]

@@ -44,9 +44,9 @@ from ._exceptions import (
 )
 from ._principal import Principal
 from ._request import RequestView, resolve_source_ip
-from ._routes import PUBLIC, MissingValueError, Permission, Requirement, canonical_path, render, request_values
 from .directory import Snapshot
 from .policy import Decision
+from .routing import PUBLIC, MissingValueError, Permission, Requirement, canonical_path, render, request_values
 from .state import StateUnavailableError
 
 if TYPE_CHECKING:

@@ -43,9 +43,9 @@ from iam_middleware import IAM, PUBLIC, IAMCredentials, IAMMiddleware, Principal
 from iam_middleware._exceptions import ConfigurationError
 from iam_middleware._request import RequestView
 from iam_middleware._request import resolve_source_ip as source_ip
-from iam_middleware._resolve import REQUIREMENT_FINDERS
-from iam_middleware._routes import MissingValueError, Permission
+from iam_middleware.asgi_routing import REQUIREMENT_FINDERS
 from iam_middleware.gate import render_permission
+from iam_middleware.routing import MissingValueError, Permission
 from iam_middleware.state import MemoryStore, StateUnavailableError
 from iam_middleware.state._redis import RedisStore
 

@@ -54,5 +54,43 @@ def test_the_core_imports_no_web_framework_and_no_redis() -> None:
 
 
 def test_every_shipped_package_is_typed() -> None:
-    for package in ("iam_middleware", "adapters/iam_middleware_fastapi", "adapters/iam_middleware_flask"):
+    for package in ("iam_middleware", "adapters/iam_middleware_fastapi", "adapters/iam_middleware_flask",
+                    "adapters/iam_middleware_django"):
         assert (ROOT / package / "py.typed").is_file(), package
+
+
+def _imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+    return names
+
+
+def test_the_adapters_use_only_public_modules_of_the_core() -> None:
+    for path in (ROOT / "adapters").rglob("*.py"):
+        private = [name for name in _imports(path)
+                   if name.startswith("iam_middleware.") and any(part.startswith("_") for part in name.split(".")[1:])]
+        assert not private, f"{path.relative_to(ROOT)} imports private modules {private}"
+
+
+def test_the_gate_and_the_core_import_no_shell() -> None:
+    # Layers point down: the pure core and the gate never import a shell, a framework adapter or the CLI.
+    shells = ("iam_middleware.asgi", "iam_middleware.asgi_routing", "iam_middleware.sts._app", "iam_middleware.cli",
+              "iam_middleware_", "starlette", "fastapi", "flask", "django")
+    core = [ROOT / "iam_middleware" / "gate.py", ROOT / "iam_middleware" / "routing.py",
+            ROOT / "iam_middleware" / "recent.py", ROOT / "iam_middleware" / "_iam.py",
+            *(ROOT / "iam_middleware").glob("policy/*.py"), *(ROOT / "iam_middleware").glob("directory/*.py"),
+            *(ROOT / "iam_middleware").glob("authenticators/*.py"), *(ROOT / "iam_middleware").glob("state/*.py")]
+    for path in core:
+        bad = [name for name in _imports(path) if name.startswith(shells)]
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def test_the_wsgi_adapters_load_no_asgi_framework() -> None:
+    code = ("import sys; import iam_middleware_flask; "
+            "print(','.join(sorted(m for m in ('starlette', 'anyio', 'fastapi') if m in sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert result.stdout.strip() == ""

@@ -1,5 +1,5 @@
-"""Unit tests of _routes.py: permissions and @permission/@public, template rendering and its escaping, the rules
-table, and canonical_path (the gate in front of every rules-table match)."""
+"""Unit tests of iam_middleware.routing: permissions and @permission/@public, template rendering and its escaping,
+the rules table, and canonical_path (the gate in front of every rules-table match)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iam_middleware._exceptions import BadRequestError, ConfigurationError
-from iam_middleware._routes import (
+from iam_middleware.policy import Caller, PolicySet, evaluate, parse_policy
+from iam_middleware.routing import (
     PUBLIC,
     MissingValueError,
     Permission,
@@ -27,7 +28,6 @@ from iam_middleware._routes import (
     render_template,
     request_values,
 )
-from iam_middleware.policy import Caller, PolicySet, evaluate, parse_policy
 
 FIXED = {"account": "111122223333", "partition": "app", "region": "local"}
 ORDER = "arn:{partition}:orders::{account}:order/{order_id}"

@@ -21,8 +21,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import Resolver404, ResolverMatch, resolve
 
 from iam_middleware import IAM, AccessDeniedError, ConfigurationError, IAMError, RequestView
-from iam_middleware._routes import Requirement, declared
 from iam_middleware.gate import NO_ROUTE, Gate, Reply, RequestContext, Target
+from iam_middleware.routing import Requirement, declared
 from iam_middleware.state import MemoryStore
 
 __all__ = ["IAMMiddleware", "gate_for", "read_body", "request_view", "send"]

@@ -19,11 +19,11 @@ from starlette.requests import HTTPConnection, Request
 from starlette.routing import BaseRoute
 
 from iam_middleware import IAM, ConfigurationError, IAMCredentials, IAMError, Permission, Principal
-from iam_middleware._recent import RecentDecisions, header_placeholders
-from iam_middleware._resolve import REQUIREMENT_FINDERS, ROUTE_CHILDREN, requirement_of
 from iam_middleware.asgi import request_digest, request_view
+from iam_middleware.asgi_routing import REQUIREMENT_FINDERS, ROUTE_CHILDREN, requirement_of
 from iam_middleware.gate import Gate, RequestContext, Target, render_permission
 from iam_middleware.policy import Decision
+from iam_middleware.recent import RecentDecisions, header_placeholders
 from iam_middleware.state import MemoryStore
 
 __all__ = ["Authorize", "find_requirement", "gate_of", "included_routes"]

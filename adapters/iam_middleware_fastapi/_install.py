@@ -11,10 +11,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from iam_middleware import IAM, PUBLIC, IAMError, IAMMiddleware, Permission, Rule, RuleTable
-from iam_middleware._resolve import all_routes, requirement_of, routes_of
-from iam_middleware._routes import Requirement
 from iam_middleware.asgi import request_view
+from iam_middleware.asgi_routing import all_routes, requirement_of, routes_of
 from iam_middleware.gate import Gate
+from iam_middleware.routing import Requirement
 from iam_middleware.sts import TokenService
 
 from ._authorize import refused_context

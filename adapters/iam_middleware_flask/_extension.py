@@ -28,9 +28,9 @@ from iam_middleware import (
     permission,
     public,
 )
-from iam_middleware._recent import Recent, RecentDecisions, digest, header_placeholders
-from iam_middleware._routes import PUBLIC, Requirement, declared
 from iam_middleware.gate import NO_ROUTE, Gate, Target, decision_log, log_decision, new_request_id
+from iam_middleware.recent import Recent, RecentDecisions, digest, header_placeholders
+from iam_middleware.routing import PUBLIC, Requirement, declared
 
 __all__ = ["IAMFlask"]
 

@@ -19,9 +19,9 @@ from starlette.types import Receive, Scope, Send
 
 from .._exceptions import ConfigurationError, IAMError
 from .._iam import IAM
-from .._routes import PUBLIC
 from ..asgi import read_body, request_view
 from ..gate import Gate, Reply
+from ..routing import PUBLIC
 from ._handle import NOT_FOUND_MESSAGE, handle, refused
 from ._operations import OPERATIONS, Answer, Call
 

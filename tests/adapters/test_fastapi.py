@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from iam_middleware import IAM, ConfigurationError, Principal, permission, public
-from iam_middleware._resolve import requirement_of
+from iam_middleware.asgi_routing import requirement_of
 from iam_middleware_fastapi import Authorize, install
 
 from ._support import (

@@ -21,9 +21,9 @@ from typing import Any
 from ._authn import BearerAuthenticator, CookieAuthenticator, SigV4Authenticator
 from ._iam import IAM
 from ._principal import CredentialKind, Principal
-from ._routes import Permission
 from .directory import Snapshot
 from .policy import Decision
+from .routing import Permission
 
 __all__ = ["DECISION_HEADERS", "Recent", "RecentDecisions", "digest", "header_placeholders"]
 

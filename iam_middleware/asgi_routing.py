@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Host, Match, Mount, Route, WebSocketRou
 from starlette.types import Scope
 
 from ._exceptions import ConfigurationError
-from ._routes import Requirement, declared
+from .routing import Requirement, declared
 
 __all__ = [
     "REQUIREMENT_FINDERS",

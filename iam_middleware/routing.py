@@ -21,6 +21,7 @@ __all__ = [
     "MissingValueError",
     "Permission",
     "Public",
+    "Requirement",
     "Rule",
     "RuleTable",
     "canonical_path",
