@@ -66,9 +66,10 @@ def _environ_digest(environ: Mapping[str, Any], headers: frozenset[str] | None) 
 class _AppState:
     """What one app needs at request time: its IAM and gate, and whether its routes were audited."""
 
-    def __init__(self, iam: IAM, gate: Gate) -> None:
+    def __init__(self, iam: IAM, gate: Gate, guard: IAMFlask) -> None:
         self.iam = iam
         self.gate = gate
+        self.guard = guard
         self.audited = False
         self.recent = RecentDecisions(iam)
 
@@ -126,7 +127,7 @@ class IAMFlask:
             iam = IAM.from_file(file)
         gate = Gate(iam, cors_preflight=self.cors_preflight, explain=self.explain,
                     max_body_bytes=self.max_body_bytes, on_error=self.on_error)
-        app.extensions[_EXTENSION] = _AppState(iam, gate)
+        app.extensions[_EXTENSION] = _AppState(iam, gate, self)
         # First, so no other before_request function (loading a user, opening a transaction) runs unauthorized.
         app.before_request_funcs.setdefault(None, []).insert(0, self._before_request)
         app.teardown_request(self._unpin)

@@ -6,15 +6,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import _demo, _simulate, _tools, _validate
+from .. import __version__
+from . import _check, _demo, _simulate, _tools, _validate
 
 __all__ = ["main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="iam-middleware", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"iam-middleware {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _validate.add_parser(commands)
+    _check.add_parser(commands)
     _simulate.add_parser(commands)
     _demo.add_parser(commands)
     _tools.add_parsers(commands)

@@ -1,9 +1,10 @@
-"""Helpers for directory authors: ``hash-password`` and ``totp new`` / ``totp code``."""
+"""Helpers for directory authors: ``hash-password``, ``totp new`` / ``totp code``, ``keys new`` and ``token mint``."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import secrets
 import sys
 import time
 from typing import Any
@@ -36,10 +37,26 @@ def add_parsers(commands: Any) -> None:
     code.add_argument("secret", help="base32 seed")
     code.set_defaults(run=_totp_code)
 
+    keys = commands.add_parser("keys", help="access keys: make a new one for a user")
+    key_actions = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    new_key = key_actions.add_parser("new", help="a new access key id and secret, with the lines to paste")
+    new_key.add_argument("user", help="the user the key is for")
+    new_key.set_defaults(run=_keys_new)
+
+    token = commands.add_parser("token", help="JWTs of a configured identity provider, for tests")
+    token_actions = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    mint = token_actions.add_parser("mint", help="a JWT signed with a provider's HMAC key (a test token)")
+    mint.add_argument("--directory", required=True, metavar="FILE", help="the directory file naming the provider")
+    mint.add_argument("--provider", help="the provider's name (default: the only one)")
+    mint.add_argument("--sub", default="tester", help="the token's subject")
+    mint.add_argument("--claim", action="append", default=[], metavar="NAME=VALUE", help="an extra claim")
+    mint.add_argument("--ttl", type=int, default=3600, help="seconds until it expires (default 3600)")
+    mint.set_defaults(run=_token_mint)
+
 
 def _hash(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.stdin:
-        password = sys.stdin.readline().rstrip("\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:
@@ -85,3 +102,37 @@ def _totp_code(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         parser.error(str(exc))
     print(device.code_at(time.time()))
     return 0
+
+
+def _keys_new(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    # AWS's shape: a 20-character id starting AKIA, a 40-character secret, both from the CSPRNG.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    key_id = "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16))
+    secret = secrets.token_urlsafe(30)[:40]
+    name = f"{args.user}-{key_id[-4:].lower()}"
+    print(f"# In the directory file, under [users.{args.user}] (the secret stays out of version control):")
+    print(f'access_keys = [{{ id = "{key_id}", secret = "secret:{name}" }}]')
+    print("# In the secrets file that [settings] secrets_file names (TOML):")
+    print(f'{name} = "{secret}"')
+    return 0
+
+
+def _token_mint(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .._iam import IAM
+    from ..testing import web_identity_token
+
+    try:
+        iam = IAM.from_file(args.directory)
+        claims = dict(_claim(text) for text in args.claim)
+        print(web_identity_token(iam, provider=args.provider, subject=args.sub, claims=claims, ttl=args.ttl))
+    except (ConfigurationError, LookupError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _claim(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ValueError(f"--claim takes NAME=VALUE, not {text!r}")
+    return name, value
