@@ -7,6 +7,10 @@ Only ``*`` and ``?`` are wildcards; every other character is literal (a ``.`` is
   the last character of a segment, which may extend across the ``:`` (IAM User Guide, Resource element);
 - ARN (``ArnLike``/``ArnEquals``): each of the six colon-delimited components is matched separately, so a pattern
   with fewer than six components matches nothing.
+
+Matching takes time linear in the value's length for any pattern: a pattern with two or more ``*`` (where a
+backtracking regex can take exponential time, and a caller chooses its session policy) runs as a bit-parallel
+automaton over the pattern's positions instead of a regex (docs/security.md section 5).
 """
 
 from __future__ import annotations
@@ -64,6 +68,11 @@ def _from_tokens(toks: list[Token], star: Callable[[int], str], qmark: Callable[
     if wild == [len(toks) - 1] and toks[-1][0] == "*" and star(len(toks) - 1) == ".*" and not flags & re.IGNORECASE:
         prefix = text[:-1]
         return lambda value: value.startswith(prefix)
+    if sum(1 for i in wild if toks[i][0] == "*") >= 2:
+        ignore_case = bool(flags & re.IGNORECASE)
+        if all(toks[i][0] == "*" and star(i) == ".*" for i in wild):
+            return _chunks(toks, ignore_case=ignore_case)
+        return _automaton(toks, star, qmark, ignore_case=ignore_case)
     pattern = []
     for i, (ch, is_wild) in enumerate(toks):
         if not is_wild:
@@ -75,6 +84,86 @@ def _from_tokens(toks: list[Token], star: Callable[[int], str], qmark: Callable[
     regex = re.compile("".join(pattern), flags | re.DOTALL)
     fullmatch = regex.fullmatch
     return lambda value: fullmatch(value) is not None
+
+
+def _chunks(toks: list[Token], *, ignore_case: bool) -> Matcher:
+    """Literal chunks between unrestricted ``*``: the first must start the value, the last end it, and each middle
+    one is taken at its leftmost place after the one before (never worse for what follows), so nothing backtracks."""
+    pieces: list[str] = [""]
+    for ch, wild in toks:
+        if wild:
+            pieces.append("")
+        else:
+            pieces[-1] += ch.lower() if ignore_case else ch
+    first, middle, last = pieces[0], [piece for piece in pieces[1:-1] if piece], pieces[-1]
+    least = len(first) + len(last) + sum(map(len, middle))
+
+    def match(value: str) -> bool:
+        if ignore_case:
+            value = value.lower()
+        if len(value) < least or not value.startswith(first) or not value.endswith(last):
+            return False
+        position, end = len(first), len(value) - len(last)
+        for piece in middle:
+            found = value.find(piece, position, end)
+            if found < 0:
+                return False
+            position = found + len(piece)
+        return True
+
+    return match
+
+
+def _automaton(toks: list[Token], star: Callable[[int], str], qmark: Callable[[int], str], *,
+               ignore_case: bool) -> Matcher:
+    """A shift-and automaton: bit ``i`` set means the first ``i`` tokens match the value read so far. Each value
+    character costs a few integer operations whatever the pattern, so no input can make matching slow."""
+    if ignore_case:
+        toks = [(ch.lower(), wild) for ch, wild in toks]
+    literal: dict[str, int] = {}
+    advance_any = advance_segment = loop_any = loop_segment = 0
+    for i, (ch, wild) in enumerate(toks):
+        bit = 1 << i
+        if not wild:
+            literal[ch] = literal.get(ch, 0) | bit
+        elif ch == "*":
+            if star(i) == ".*":
+                loop_any |= bit
+            else:
+                loop_segment |= bit
+        elif qmark(i) == ".":
+            advance_any |= bit
+        else:
+            advance_segment |= bit
+    stars = loop_any | loop_segment
+    final = 1 << len(toks)
+    # What each character lets advance (one step) or stay (a star consuming it); a colon stops segment wildcards.
+    other_advance, other_loop = advance_any | advance_segment, stars
+    colon_advance, colon_loop = literal.get(":", 0) | advance_any, loop_any
+    advance = {ch: bits | other_advance for ch, bits in literal.items()}
+    advance[":"] = colon_advance
+
+    def close(states: int) -> int:
+        while True:  # a star may match nothing: its state also stands for the next position
+            grown = states | ((states & stars) << 1)
+            if grown == states:
+                return states
+            states = grown
+
+    start = close(1)
+
+    def match(value: str) -> bool:
+        states = start
+        for ch in value.lower() if ignore_case else value:
+            if ch == ":":
+                states = close(((states & colon_advance) << 1) | (states & colon_loop))
+            else:
+                states = close(((states & advance.get(ch, other_advance)) << 1) | (states & other_loop))
+            if not states:
+                return False
+        return bool(states & final)
+
+    return match
 
 
 def compile_plain(parts: Sequence[Part], *, ignore_case: bool = False) -> Matcher:
