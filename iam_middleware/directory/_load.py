@@ -216,16 +216,33 @@ class _Builder:
             policy = self.document(doc, f"policies.{name}", PolicyKind.IDENTITY, name)
             if policy is not None:
                 self.policies[name] = policy
+        self._unique("policy", [(f"policies.{name}", "", str(name)) for name in self.table("policies")])
         accounts = self._accounts()
         groups = self._groups(accounts)
         users = self._users(accounts, {(g.account, g.name) for g in groups})
         roles = self._roles(accounts)
+        self._unique("group", [(f"groups.{g.name}", g.account, g.name) for g in groups])
+        self._unique("user", [(f"users.{key}", u.account, u.name) for key, u in zip(self._user_keys, users,
+                                                                                    strict=True)])
+        self._unique("role", [(f"roles.{key}", r.account, r.name) for key, r in zip(self._role_keys, roles,
+                                                                                    strict=True)])
         if self.problems:
             raise ConfigurationError(
                 f"{self.source}: invalid directory ({len(self.problems)} problem(s)):\n  " + "\n  ".join(self.problems)
             )
         return Snapshot(partition=self.partition, accounts=accounts.values(), users=users, groups=groups,
                         roles=roles, version=version, source=self.source)
+
+    def _unique(self, kind: str, named: list[tuple[str, str, str]]) -> None:
+        """IAM names are unique per account, compared case-insensitively ("Names are not distinguished by case",
+        IAM identifiers): two roles named alike would share one session ARN, and one session's rights."""
+        first: dict[tuple[str, str], str] = {}
+        for where, account, name in named:
+            seen = first.setdefault((account, name.lower()), where)
+            if seen != where:
+                scope = f" in account {account}" if account else ""
+                self.problem(where, f"a {kind} named {name!r} already exists{scope} ({seen}); IAM names are unique "
+                                    "per account, whatever their case or path")
 
     def _accounts(self) -> dict[str, Account]:
         accounts: dict[str, Account] = {}
@@ -261,6 +278,7 @@ class _Builder:
 
     def _users(self, accounts: Mapping[str, Account], groups: set[tuple[str, str]]) -> list[User]:
         users = []
+        self._user_keys: list[str] = []
         for key, entry in self.table("users").items():
             where = f"users.{key}"
             if not isinstance(entry, Mapping):
@@ -304,6 +322,7 @@ class _Builder:
                 secret = self.secret(raw.get("secret"), f"{at}.secret")
                 if secret is not None:
                     keys.append(AccessKey(raw["id"], secret, self.flag(raw, "active", at)))
+            self._user_keys.append(str(key))
             users.append(User(
                 account=account, name=name, arn=arn, id=stable_id("AIDA", arn), path=path, groups=member_of,
                 tags=self.tags(entry, where), policies=self.attached(entry, where, f"user/{name}"),
@@ -321,6 +340,7 @@ class _Builder:
 
     def _roles(self, accounts: Mapping[str, Account]) -> list[Role]:
         roles = []
+        self._role_keys: list[str] = []
         for key, entry in self.table("roles").items():
             where = f"roles.{key}"
             if not isinstance(entry, Mapping):
@@ -344,6 +364,7 @@ class _Builder:
                 duration = 3600
             if trust is None:
                 continue
+            self._role_keys.append(str(key))
             roles.append(Role(
                 account=account, name=name, arn=arn, id=stable_id("AROA", arn), trust_policy=trust, path=path,
                 tags=self.tags(entry, where), policies=self.attached(entry, where, f"role/{name}"),

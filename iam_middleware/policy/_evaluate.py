@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._decision import Decision, DecisionKind, MatchedStatement
-from ._model import Effect
+from ._model import Effect, role_key
 from ._policyset import Entry, PolicySet
 
 __all__ = ["Caller", "CallerKind", "evaluate"]
@@ -64,6 +64,7 @@ class Caller:
         elif service == "iam" and resource.startswith("role/"):
             kind = CallerKind.ROLE_SESSION
             ids[arn] = "role"
+            ids[role_key(arn)] = "role"  # named in a policy with or without its path
         elif service == "sts" and resource.startswith("federated-user/"):
             kind = CallerKind.FEDERATED_USER
             ids[arn] = "federated"
@@ -90,6 +91,7 @@ def _applicable(
     context: Mapping[str, Any],
     missing: set[str],
     caller: Caller | None = None,
+    has_boundary: bool = False,
 ) -> tuple[list[Entry], list[Entry], list[str]]:
     """(matching Allow statements, matching Deny statements, principal grant kinds of the allows)."""
     if policy_set is None:
@@ -104,7 +106,7 @@ def _applicable(
         statement = entry[2]
         grant = "any"
         if caller is not None and statement.principal is not None:
-            found = statement.principal_grant(caller.identifiers)
+            found = statement.principal_grant(caller.identifiers, has_boundary=has_boundary)
             if found is None:
                 continue
             grant = found
@@ -168,7 +170,8 @@ def _evaluate(
     action_lower = action.lower()
     missing: set[str] = set()
     g_allow, g_deny, _ = _applicable(guardrails, action_lower, resource, ctx, missing)
-    r_allow, r_deny, r_grants = _applicable(resource_policy, action_lower, resource, ctx, missing, caller)
+    r_allow, r_deny, r_grants = _applicable(resource_policy, action_lower, resource, ctx, missing, caller,
+                                            boundary is not None)
     i_allow, i_deny, _ = _applicable(identity, action_lower, resource, ctx, missing)
     b_allow, b_deny, _ = _applicable(boundary, action_lower, resource, ctx, missing)
     s_allow, s_deny, _ = _applicable(session, action_lower, resource, ctx, missing)

@@ -54,7 +54,8 @@ class PrincipalSpec:
             for name in names:
                 if name == "*" and principal_type == "AWS":
                     return "any"
-                kind = identifiers.get(name) if principal_type == "AWS" else identifiers.get(f"{principal_type}:{name}")
+                kind = (identifiers.get(role_key(name)) if principal_type == "AWS"
+                        else identifiers.get(f"{principal_type}:{name}"))
                 if kind is not None and (best is None or _RANK[kind] < _RANK[best]):
                     best = kind
         return best
@@ -67,12 +68,23 @@ class PrincipalSpec:
         """
         if self.everyone or "*" in self.values.get("AWS", ()):
             return True
-        named = {name for t, names in self.values.items() for name in names if t == "AWS"}
+        named = {role_key(name) for t, names in self.values.items() for name in names if t == "AWS"}
         named |= {f"{t}:{name}" for t, names in self.values.items() for name in names if t != "AWS"}
         levels: dict[str, bool] = {}
         for identifier, kind in identifiers.items():
             levels[kind] = levels.get(kind, False) or identifier in named
         return bool(levels) and all(levels.values())
+
+
+def role_key(name: str) -> str:
+    """A role's ARN without its path (``arn:aws:iam::1:role/ops/OpsRole`` -> ``arn:aws:iam::1:role/OpsRole``): a
+    session's ARN never carries the role's path, and a role's name is unique in its account (IAM identifiers)."""
+    if ":role/" not in name:
+        return name
+    parts = name.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "iam" or not parts[5].startswith("role/"):
+        return name
+    return f"{':'.join(parts[:5])}:role/{parts[5].rsplit('/', 1)[1]}"
 
 
 _RANK = {"any": 0, "session": 1, "user": 2, "federated": 3, "role": 4, "service": 5, "web": 6, "account": 7}
@@ -151,16 +163,20 @@ class Statement:
                 return False
         return True
 
-    def principal_grant(self, identifiers: Mapping[str, str]) -> str | None:
+    def principal_grant(self, identifiers: Mapping[str, str], *, has_boundary: bool = False) -> str | None:
         """For resource-based statements: how the caller is named (None: the statement is not for it).
 
         ``NotPrincipal`` is read the strict way round for each effect: an ``Allow`` skips a caller if any of its
         forms is listed, a ``Deny`` spares it only if every one of its forms (session, role, account) is listed.
+        A ``Deny`` with ``NotPrincipal`` "will always deny any IAM principal that has a permissions boundary policy
+        attached, regardless of the values specified in the NotPrincipal element" (IAM User Guide, NotPrincipal).
         """
         if self.principal is None:
             return "any"
         if self.not_principal:
             if self.effect is Effect.DENY:
+                if has_boundary:
+                    return "any"
                 return None if self.principal.names_all(identifiers) else "any"
             return None if self.principal.match(identifiers) is not None else "any"
         return self.principal.match(identifiers)
