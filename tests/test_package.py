@@ -91,6 +91,6 @@ def test_the_gate_and_the_core_import_no_shell() -> None:
 
 def test_the_wsgi_adapters_load_no_asgi_framework() -> None:
     code = ("import sys; import iam_middleware_flask; "
-            "print(','.join(sorted(m for m in ('starlette', 'anyio', 'fastapi') if m in sys.modules)))")
+            "print(','.join(sorted(m for m in ('starlette', 'anyio', 'fastapi', 'httpx') if m in sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert result.stdout.strip() == ""

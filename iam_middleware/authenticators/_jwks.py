@@ -17,9 +17,8 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import httpx
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey, EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.ed448 import Ed448PrivateKey, Ed448PublicKey
@@ -30,6 +29,9 @@ from jwt.api_jws import PyJWS
 from jwt.exceptions import PyJWTError
 
 from .._exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["JWKSSource", "JWTKey", "PublicKey"]
 
@@ -371,6 +373,8 @@ class JWKSSource:
         host is loopback or ``allow_http`` is set. Redirects are not followed. ``client`` (optional, owned by
         the caller) customises TLS or proxies.
         """
+        import httpx  # only a provider configured by URL fetches; importing it costs every other app start-up
+
         parsed = httpx.URL(url)
         loopback = parsed.host in ("localhost", "127.0.0.1", "::1")
         if parsed.scheme != "https" and not (parsed.scheme == "http" and (loopback or allow_http)):

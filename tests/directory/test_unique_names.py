@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from iam_middleware import ConfigurationError, IAM
+from iam_middleware import IAM, ConfigurationError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
