@@ -73,6 +73,7 @@ class _Builder:
         self.partition = str(self.settings.get("partition", "app"))
         self.secrets = self._load_secrets()
         self.policies: dict[str, Policy] = {}
+        self.broken: set[str] = set()  # named policies that failed validation
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -144,9 +145,9 @@ class _Builder:
             names = []
         for i, name in enumerate(names):
             policy = self.policies.get(name) if isinstance(name, str) else None
-            if policy is None:
+            if policy is None and not (isinstance(name, str) and name in self.broken):
                 self.problem(f"{where}.policies[{i}]", f"policy {name!r} does not exist")
-            else:
+            elif policy is not None:
                 found.append(policy)
         inline = entry.get("inline", {})
         if not isinstance(inline, Mapping):
@@ -165,7 +166,8 @@ class _Builder:
         if isinstance(name, str):
             policy = self.policies.get(name)
             if policy is None:
-                self.problem(f"{where}.boundary", f"policy {name!r} does not exist")
+                if name not in self.broken:
+                    self.problem(f"{where}.boundary", f"policy {name!r} does not exist")
                 return None
             return parse_policy(policy.document, kind=PolicyKind.BOUNDARY, policy_id=policy.id)
         return self.document(name, f"{where}.boundary", PolicyKind.BOUNDARY, f"{where}/boundary")
@@ -216,6 +218,8 @@ class _Builder:
             policy = self.document(doc, f"policies.{name}", PolicyKind.IDENTITY, name)
             if policy is not None:
                 self.policies[name] = policy
+            else:
+                self.broken.add(str(name))  # its own problems are reported; references to it are not more problems
         self._unique("policy", [(f"policies.{name}", "", str(name)) for name in self.table("policies")])
         accounts = self._accounts()
         groups = self._groups(accounts)
@@ -256,7 +260,8 @@ class _Builder:
             for i, name in enumerate(self.names(entry, "guardrails", where)):
                 policy = self.policies.get(name)
                 if policy is None:
-                    self.problem(f"{where}.guardrails[{i}]", f"policy {name!r} does not exist")
+                    if name not in self.broken:
+                        self.problem(f"{where}.guardrails[{i}]", f"policy {name!r} does not exist")
                 else:
                     guardrails.append(parse_policy(policy.document, kind=PolicyKind.GUARDRAIL, policy_id=policy.id))
             accounts[str(account_id)] = Account(str(account_id), str(entry.get("name", "")), tuple(guardrails))

@@ -46,3 +46,12 @@ def test_names_differing_only_in_case_are_refused() -> None:
 
 def test_the_demo_directory_has_unique_names() -> None:
     assert IAM.from_dict(demo(), base_dir=EXAMPLES).snapshot.role("partner") is not None
+
+
+def test_a_policy_that_fails_is_reported_once_not_at_every_reference() -> None:
+    data = demo()
+    data["policies"]["OrdersReadOnly"] = {"document": {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "orders:GetOrder"}]}}
+    message = problems(data)
+    assert "policies.OrdersReadOnly" in message and "Resource" in message
+    assert "does not exist" not in message  # groups.readers attaches it: no second, misleading problem
