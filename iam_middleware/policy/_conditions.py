@@ -388,7 +388,14 @@ def compile_conditions(
         if base == "Null" and if_exists:
             issues.append(PolicyIssue(where, "Null with IfExists: the Null operator cannot take the IfExists suffix"))
             continue
+        seen: dict[str, str] = {}
         for key_name, raw in key_map.items():
+            first = seen.setdefault(str(key_name).lower(), str(key_name))
+            if first != key_name:
+                # Keys are case-insensitive, so these are one key given twice; IAM rejects the document.
+                issues.append(PolicyIssue(f'{where}."{key_name}"', f"Syntax errors in policy. Duplicate condition key "
+                                          f"{key_name!r} (the same key as {first!r}: keys are case-insensitive)"))
+                continue
             entry = _compile_entry(
                 op_name, qualifier, base, family, negated, if_exists, key_name, raw, f'{where}."{key_name}"',
                 variables, issues,

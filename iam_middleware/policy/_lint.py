@@ -69,9 +69,6 @@ def _statement_findings(policy: Policy, statement: Statement, where: str) -> lis
     if allow and statement.not_action:
         found.append(PolicyIssue(f"{where}.NotAction", "Allow with NotAction grants every action not listed, "
                                  "including ones added later", Severity.SECURITY_WARNING, "allow-with-not-action"))
-    if allow and statement.not_principal:
-        found.append(PolicyIssue(f"{where}.NotPrincipal", "Allow with NotPrincipal grants everyone else",
-                                 Severity.SECURITY_WARNING, "allow-with-not-principal"))
     passes_role = any(a.lower() == "iam:passrole" for a in statement.actions) and not statement.not_action
     if allow and passes_role and any(r.text == "*" for r in statement.resources or ()):
         found.append(PolicyIssue(where, "Pass role with star in resource: iam:PassRole on \"*\" lets the "
@@ -139,14 +136,9 @@ def _condition_findings(condition: Mapping[str, Any], where: str, allow: bool) -
         if parsed is None or not isinstance(key_map, Mapping):
             continue
         qualifier, base, _ = parsed
-        seen: dict[str, str] = {}
         for key_name, raw in key_map.items():
             at = f'{where}.{op_name}."{key_name}"'
             lowered = key_name.lower()
-            if lowered in seen and seen[lowered] != key_name:
-                found.append(PolicyIssue(at, f"Condition keys {seen[lowered]!r} and {key_name!r} differ only in case; "
-                                         "keys are case-insensitive", Severity.WARNING, "duplicate-key-case"))
-            seen[lowered] = key_name
             values = raw if isinstance(raw, list) else [raw]
             multivalued = lowered in MULTIVALUED_KEYS
             single_global = lowered.startswith("aws:") and not multivalued

@@ -367,6 +367,14 @@ def _principal(
                             "must name who it applies to")
             )
         return None, False
+    if element == "NotPrincipal" and kind is PolicyKind.TRUST:
+        issues.append(PolicyIssue(f"{where}.NotPrincipal", "You cannot use the NotPrincipal element in an IAM role "
+                                  "trust policy"))
+        return None, False
+    if element == "NotPrincipal" and kind.has_principal and raw.get("Effect") == "Allow":
+        issues.append(PolicyIssue(f"{where}.NotPrincipal", "NotPrincipal must be used with Deny: with Allow it grants "
+                                  "every principal not listed, anonymous users included"))
+        return None, False
     if not kind.has_principal:
         # IAM's message for a Principal in an identity-based (or boundary, session) policy.
         issues.append(

@@ -269,12 +269,6 @@ def test_deny_with_notprincipal_spares_only_fully_listed_callers(listed: list[st
     assert (decision.kind is EXPLICIT) is denied
 
 
-def test_allow_with_notprincipal_skips_any_listed_form() -> None:
-    policy = doc({"Effect": "Allow", "NotPrincipal": {"AWS": [ROLE]}, "Action": "s3:GetObject", "Resource": "*"})
-    assert not decide(principal=SESSION, resource_policy=policy).allowed
-    assert decide(principal=USER, resource_policy=policy).allowed
-
-
 # ---- cross-account -------------------------------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ import pytest
 from iam_middleware.policy import PolicyIssue, PolicyKind, Severity, parse_policy
 from iam_middleware.policy._lint import lint_policy
 
-from ._helpers import allow, deny, doc
+from ._helpers import allow, deny, doc, errors
 
 
 def findings(document: dict[str, Any], kind: PolicyKind = PolicyKind.IDENTITY) -> list[PolicyIssue]:
@@ -39,8 +39,6 @@ def test_a_tidy_policy_has_no_findings() -> None:
         (doc(allow(action="iam:PassRole")), "passrole-star", "Statement[0]", Severity.SECURITY_WARNING),
         (doc(allow(resource="arn:aws:s3:::b/${aws:username}"), version="2008-10-17"), "variable-version",
          "Statement[0]", Severity.WARNING),
-        (doc(allow(Condition={"StringEquals": {"aws:username": "a", "AWS:UserName": "b"}})), "duplicate-key-case",
-         'Statement[0].Condition.StringEquals."AWS:UserName"', Severity.WARNING),
         (doc(allow(Condition={"ForAllValues:StringEquals": {"aws:username": "a"}})), "qualifier-single-valued",
          'Statement[0].Condition.ForAllValues:StringEquals."aws:username"', Severity.SECURITY_WARNING),
         (doc(deny(Condition={"StringEquals": {"aws:TagKeys": "a"}})), "missing-qualifier",
@@ -77,9 +75,21 @@ def test_old_versions_carry_iams_message(version: str | None) -> None:
     assert "Policy document must be version 2012-10-17 or greater." in issue.message
 
 
-def test_allow_with_notprincipal_in_a_resource_policy() -> None:
-    document = doc(allow(resource=None, NotPrincipal={"AWS": "111122223333"}))
-    assert ("allow-with-not-principal", "Statement[0].NotPrincipal") in codes(document, PolicyKind.RESOURCE)
+def test_what_iam_rejects_is_an_error_not_a_finding() -> None:
+    """IAM User Guide, NotPrincipal: "You cannot use the NotPrincipal element in an IAM role trust policy"; with
+    Allow it grants everyone not listed. Condition keys are case-insensitive, so one key twice is one key given
+    twice."""
+    not_principal = {"AWS": "111122223333"}
+    allowing = errors(doc(allow(resource=None, NotPrincipal=not_principal)), PolicyKind.RESOURCE)
+    assert any("NotPrincipal must be used with Deny" in i.message for i in allowing)
+    in_trust = errors(doc(deny(action="sts:AssumeRole", resource=None, NotPrincipal=not_principal)), PolicyKind.TRUST)
+    assert [i.location for i in in_trust] == ["Statement[0].NotPrincipal"]
+    assert "trust policy" in in_trust[0].message
+    twice = errors(doc(allow(Condition={"StringEquals": {"aws:username": "a", "AWS:UserName": "b"}})))
+    assert [i.location for i in twice] == ['Statement[0].Condition.StringEquals."AWS:UserName"']
+    assert "Duplicate condition key" in twice[0].message
+    # Deny with NotPrincipal stays valid in resource policies.
+    assert parse_policy(doc(deny(resource="*", NotPrincipal=not_principal)), kind=PolicyKind.RESOURCE).statements
 
 
 def test_size_quota_counts_characters_without_white_space() -> None:
