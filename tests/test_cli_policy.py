@@ -130,25 +130,26 @@ def case(case_id: str, action: str = "s3:GetObject", **extra: Any) -> dict[str, 
             "identity_policies": [GOOD], **extra}
 
 
-def run_batch(tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list[str]) -> list[str]:
+def run_batch(tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list[str], status: int = 0) -> list[str]:
     path = write(tmp_path, "cases.jsonl", "\n".join(lines) + "\n")
-    assert main(["simulate", "--input", path]) == 0
+    assert main(["simulate", "--input", path]) == status  # 1 when any line is an Error
     return capsys.readouterr().out.splitlines()
 
 
 def test_simulate_batch_output_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = run_batch(tmp_path, capsys, [json.dumps(case("c1")), json.dumps(case("c2", action="s3:PutObject"))])
     first, second = (json.loads(line) for line in out)
-    assert list(first) == ["id", "decision", "matched", "message"]
+    assert list(first) == ["id", "decision", "matched", "missing_context_keys", "message"]
     assert first == {
         "id": "c1", "decision": "Allowed",
         "matched": [{"policy": "identity_policies[0]", "type": "identity", "statement": 0, "sid": "Read",
                      "effect": "Allow"}],
+        "missing_context_keys": [],
         "message": first["message"],
     }
     assert first["message"].startswith(f"User: {USER} is authorized to perform: s3:GetObject on resource: ")
     assert second == {
-        "id": "c2", "decision": "ImplicitlyDenied", "matched": [],
+        "id": "c2", "decision": "ImplicitlyDenied", "matched": [], "missing_context_keys": [],
         "message": f"User: {USER} is not authorized to perform: s3:PutObject on resource: arn:aws:s3:::bucket/key "
                    "because no identity-based policy allows the s3:PutObject action",
     }
@@ -166,7 +167,7 @@ def test_simulate_errors_are_per_line_and_the_batch_goes_on(tmp_path: Path, caps
         json.dumps(case("bad-boundary", permission_boundary=["not a policy"])),
         json.dumps(case("ok2", context={"aws:SourceIp": "10.0.0.1"})),
     ]
-    results = [json.loads(line) for line in run_batch(tmp_path, capsys, lines)]
+    results = [json.loads(line) for line in run_batch(tmp_path, capsys, lines, status=1)]
     assert [(r["id"], r["decision"]) for r in results] == [
         ("ok1", "Allowed"), (None, "Error"), ("bad-policy", "Error"), (None, "Error"), ("no-principal", "Error"),
         ("bad-context", "Error"), ("bad-boundary", "Error"), ("ok2", "Allowed"),
@@ -308,7 +309,7 @@ def test_console_script(tmp_path: Path) -> None:
     assert f"{good}: valid" in validate.stdout and f"{bad}: Statement[2].Effect: error:" in validate.stdout
     simulate = subprocess.run([executable, "simulate"], input=json.dumps(case("sub")) + "\n{oops\n",
                               capture_output=True, text=True, timeout=60)
-    assert simulate.returncode == 0
+    assert simulate.returncode == 1  # a line was an Error
     results = [json.loads(line) for line in simulate.stdout.splitlines()]
     assert [(r["id"], r["decision"]) for r in results] == [("sub", "Allowed"), (None, "Error")]
 
@@ -324,3 +325,22 @@ def test_a_document_reused_at_another_position_is_named_by_that_position() -> No
     first, second = simulate_lines(lines)
     assert first["matched"][0]["policy"] == "identity_policies[0]"
     assert second["matched"][0]["policy"] == "identity_policies[1]"
+
+
+def test_simulate_one_shot_names_the_missing_context_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = write(tmp_path, "ip.json", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]})
+    argv = ["simulate", "--policy", policy, "--principal", USER, "--action", "s3:GetObject", "--resource", "x"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    missing = next(line for line in out.splitlines() if line.startswith("Missing context keys"))
+    assert "aws:sourceip" in missing.lower()
+    assert main([*argv, "--context", "aws:SourceIp=10.1.2.3"]) == 0
+    assert "Missing context keys" not in capsys.readouterr().out
+
+
+def test_simulate_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["simulate", "--help"])
+    assert "``" not in capsys.readouterr().out

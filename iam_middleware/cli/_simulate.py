@@ -6,10 +6,12 @@ Batch mode reads JSON Lines (one case per line) and writes one JSON line per cas
      "resource": "arn:aws:s3:::bucket/key", "context": {...}, "identity_policies": [...],
      "permission_boundary": {...} | null, "session_policy": {...} | null, "resource_policy": {...} | null,
      "resource_account": "111122223333"}
-    -> {"id": "c1", "decision": "Allowed" | "ImplicitlyDenied" | "ExplicitlyDenied", "matched": [...], "message": "..."}
+    -> {"id": "c1", "decision": "Allowed" | "ImplicitlyDenied" | "ExplicitlyDenied", "matched": [...],
+        "missing_context_keys": [...], "message": "..."}
 
-A case that cannot be evaluated answers ``{"id": ..., "decision": "Error", "error": "..."}`` and the batch goes on.
-The context is taken exactly as given: nothing is derived from the principal.
+A case that cannot be evaluated answers ``{"id": ..., "decision": "Error", "error": "..."}`` and the batch goes on;
+the batch then exits 1 (0 when every case was decided). The context is taken exactly as given: nothing is derived
+from the principal.
 """
 
 from __future__ import annotations
@@ -26,6 +28,18 @@ from .._exceptions import PolicyValidationError
 from ..policy import Caller, CallerKind, Policy, PolicyKind, PolicySet, evaluate, parse_policy
 
 __all__ = ["add_parser", "simulate_case", "simulate_lines"]
+
+
+_HELP = """Decide requests offline with the very evaluator the middleware runs.
+
+One request: --principal ARN --action ACTION --resource ARN [--policy FILE ...] [--context KEY=VALUE ...]; exits 0
+when allowed, 1 when denied. A batch: JSON Lines of cases on standard input or --input, one JSON line out per case:
+
+  {"id": "c1", "principal": "arn:aws:iam::111122223333:user/alice", "action": "s3:GetObject",
+   "resource": "arn:aws:s3:::bucket/key", "context": {}, "identity_policies": [...],
+   "permission_boundary": null, "session_policy": null, "resource_policy": null, "resource_account": null}
+
+A case that cannot be evaluated answers "decision": "Error" and the batch goes on, then exits 1."""
 
 
 class CaseError(ValueError):
@@ -114,6 +128,7 @@ def simulate_case(case: Any, cache: _PolicyCache | None = None) -> dict[str, Any
         "id": case.get("id"),
         "decision": decision.kind.value,
         "matched": [m.as_dict() for m in decision.matched],
+        "missing_context_keys": list(decision.missing_context_keys),
         "message": decision.message,
     }
 
@@ -140,7 +155,7 @@ def simulate_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "simulate", help="decide requests offline", description=__doc__,
+        "simulate", help="decide requests offline", description=_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--input", metavar="FILE", help="JSON Lines of cases (default: standard input)")
@@ -200,6 +215,9 @@ def _one_shot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for m in result["matched"]:
         label = m["sid"] or f"Statement[{m['statement']}]"
         print(f"  {m['effect']:5}  {m['type']:9} {m['policy']}  {label}")
+    if result["missing_context_keys"]:
+        print("Missing context keys (a condition read them; the answer may differ with them): "
+              + ", ".join(result["missing_context_keys"]))
     return 0 if result["decision"] == "Allowed" else 1
 
 
@@ -215,11 +233,13 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     else:
         stream = sys.stdin
     out = sys.stdout
+    failed = False
     try:
         for result in simulate_lines(stream):
+            failed = failed or result["decision"] == "Error"
             out.write(json.dumps(result, separators=(", ", ": ")) + "\n")
     finally:
         if stream is not sys.stdin:
             stream.close()
     out.flush()
-    return 0
+    return 1 if failed else 0
