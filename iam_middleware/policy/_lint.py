@@ -5,11 +5,14 @@ Each finding is a ``PolicyIssue`` with a severity below ERROR; a document with f
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from ._conditions import MULTIVALUED_KEYS, split_operator
+from ._global_keys import GLOBAL_KEYS, GLOBAL_PREFIXES
+from ._global_keys import SPELLED as _SPELLED
 from ._issues import PolicyIssue, Severity
 from ._match import compile_action
 from ._model import Effect, Policy, Statement
@@ -129,6 +132,22 @@ def _covered_actions(actions: tuple[str, ...]) -> list[tuple[int, str]]:
     return covered
 
 
+def _unknown_global(key: str) -> str | None:
+    """A message for an ``aws:`` key that is not a global condition key (a typo never matches: the key is always
+    missing), with the nearest real key."""
+    lowered = key.lower()
+    if not lowered.startswith("aws:") or lowered in GLOBAL_KEYS or lowered.startswith(GLOBAL_PREFIXES):
+        return None
+    stem, slash, _ = lowered.partition("/")
+    candidates = [*GLOBAL_KEYS, *(prefix.rstrip("/") for prefix in GLOBAL_PREFIXES)]
+    close = difflib.get_close_matches(stem, candidates, n=1, cutoff=0.75)
+    hint = ""
+    if close:
+        spelled = next(k for k in _SPELLED if k.lower() == close[0])
+        hint = f"; did you mean {spelled}{slash + key.partition('/')[2] if slash else ''}?"
+    return f"{key} is not an AWS global condition key (the condition can never see it){hint}"
+
+
 def _condition_findings(condition: Mapping[str, Any], where: str, allow: bool) -> list[PolicyIssue]:
     found: list[PolicyIssue] = []
     for op_name, key_map in condition.items():
@@ -141,6 +160,9 @@ def _condition_findings(condition: Mapping[str, Any], where: str, allow: bool) -
             lowered = key_name.lower()
             values = raw if isinstance(raw, list) else [raw]
             multivalued = lowered in MULTIVALUED_KEYS
+            unknown = _unknown_global(key_name)
+            if unknown is not None:
+                found.append(PolicyIssue(at, unknown, Severity.WARNING, "unknown-global-key"))
             single_global = lowered.startswith("aws:") and not multivalued
             if qualifier is not None and single_global:
                 found.append(PolicyIssue(at, f"{op_name.split(':')[0]} with single-valued key {key_name}: a set "

@@ -118,3 +118,21 @@ def test_findings_are_never_errors_and_format_with_their_location() -> None:
     assert issues and all(i.severity is not Severity.ERROR for i in issues)
     assert any(str(i).startswith("Statement[0].NotAction: Allow with NotAction") for i in issues)
     assert issues[0].as_dict().keys() == {"location", "severity", "code", "message"}
+
+
+@pytest.mark.parametrize(("key", "suggestion"), [
+    ("aws:PrincipleTag/team", "aws:PrincipalTag/team"), ("aws:SorceIp", "aws:SourceIp"),
+    ("aws:MultifactorAuthPresnt", "aws:MultiFactorAuthPresent"), ("aws:Nonsense", None),
+])
+def test_an_unknown_global_key_is_a_warning_with_the_nearest_real_key(key: str, suggestion: str | None) -> None:
+    policy = parse_policy(doc(allow(Condition={"StringEquals": {key: "x"}})))
+    (finding,) = [i for i in lint_policy(policy) if i.code == "unknown-global-key"]
+    assert finding.severity is Severity.WARNING and finding.location == f'Statement[0].Condition.StringEquals."{key}"'
+    assert (f"did you mean {suggestion}?" in finding.message) if suggestion else ("did you mean" not in finding.message)
+
+
+@pytest.mark.parametrize("key", ["aws:sourceip", "aws:SourceIP", "aws:PrincipalTag/x", "aws:RequestTag/cost-center",
+                                 "s3:prefix", "orders:Team"])
+def test_real_keys_and_service_keys_are_not_flagged(key: str) -> None:
+    policy = parse_policy(doc(allow(Condition={"StringEquals": {key: "x"}})))
+    assert not [i for i in lint_policy(policy) if i.code == "unknown-global-key"]
