@@ -63,9 +63,6 @@ def _statement_findings(policy: Policy, statement: Statement, where: str) -> lis
     found: list[PolicyIssue] = []
     raw = statement.raw
     allow = statement.effect is Effect.ALLOW
-    if statement.sid is not None and not statement.sid.isalnum():
-        found.append(PolicyIssue(f"{where}.Sid", "IAM accepts only A-Z, a-z and 0-9 in the Sid of identity policies",
-                                 Severity.WARNING, "sid-characters"))
     if allow and statement.not_resource:
         found.append(PolicyIssue(f"{where}.NotResource", "Allow with NotResource grants every resource not listed, "
                                  "including ones created later", Severity.SECURITY_WARNING, "allow-with-not-resource"))

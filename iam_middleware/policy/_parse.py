@@ -27,6 +27,8 @@ _TOP_KEYS = {"Version", "Id", "Statement"}
 _STATEMENT_KEYS = {
     "Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal", "Condition",
 }
+_IAM_SID = re.compile(r"[0-9A-Za-z]*")
+_IAM_SID_KINDS = frozenset({PolicyKind.IDENTITY, PolicyKind.BOUNDARY, PolicyKind.SESSION, PolicyKind.TRUST})
 _VENDOR = re.compile(r"[A-Za-z0-9_.*?-]+")
 _PARTITION = re.compile(r"[A-Za-z0-9*?-]+")
 _AWS_PARTITIONS = {"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"}
@@ -158,6 +160,10 @@ def _parse_statement(
     elif variables and isinstance(sid, str) and "${" in sid:
         issues.append(PolicyIssue(f"{where}.Sid", "Variable unsupported in element: policy variables cannot be used "
                                   "in Sid", code="variable"))
+    elif isinstance(sid, str) and kind in _IAM_SID_KINDS and not _IAM_SID.fullmatch(sid):
+        # IAM's own documents (not the resource policies of other services, which allow richer Sids).
+        issues.append(PolicyIssue(f"{where}.Sid", "Statement IDs (SID) must be alpha-numeric. Check that your input "
+                                  "satisfies the regular expression [0-9A-Za-z]*"))
     effect_raw = raw.get("Effect")
     effect: Effect | None = None
     if effect_raw in ("Allow", "Deny"):

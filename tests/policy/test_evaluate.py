@@ -428,7 +428,7 @@ def test_simulate_case(case: dict[str, Any], expect: dict[str, Any]) -> None:
     if expect["decision"] == "Error":
         assert set(result) == {"id", "decision", "error"} and result["error"]
         return
-    assert set(result) == {"id", "decision", "matched", "message"}
+    assert set(result) == {"id", "decision", "matched", "missing_context_keys", "message"}
     if "matched_sids" in expect:
         assert [m["sid"] for m in result["matched"]] == expect["matched_sids"]
     if "message_contains" in expect:

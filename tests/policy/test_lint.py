@@ -31,7 +31,6 @@ def test_a_tidy_policy_has_no_findings() -> None:
         (doc(allow(), version=None), "missing-version", "Version", Severity.WARNING),
         (doc(allow(), version="2008-10-17"), "old-version", "Version", Severity.WARNING),
         ({**doc(allow()), "Id": "x"}, "id-in-identity-policy", "Id", Severity.SUGGESTION),
-        (doc(allow(Sid="read-all")), "sid-characters", "Statement[0].Sid", Severity.WARNING),
         (doc(allow(resource=None, NotResource="arn:aws:s3:::b")), "allow-with-not-resource",
          "Statement[0].NotResource", Severity.SECURITY_WARNING),
         (doc(allow(action=None, NotAction="iam:*")), "allow-with-not-action", "Statement[0].NotAction",
@@ -113,7 +112,7 @@ def test_conditions_and_notaction_prevent_shadowing() -> None:
 
 
 def test_findings_are_never_errors_and_format_with_their_location() -> None:
-    issues = findings(doc(allow(Sid="a-b", action=None, NotAction="iam:*", resource=None, NotResource="*"),
+    issues = findings(doc(allow(Sid="AB", action=None, NotAction="iam:*", resource=None, NotResource="*"),
                           version=None))
     assert issues and all(i.severity is not Severity.ERROR for i in issues)
     assert any(str(i).startswith("Statement[0].NotAction: Allow with NotAction") for i in issues)
@@ -136,3 +135,14 @@ def test_an_unknown_global_key_is_a_warning_with_the_nearest_real_key(key: str, 
 def test_real_keys_and_service_keys_are_not_flagged(key: str) -> None:
     policy = parse_policy(doc(allow(Condition={"StringEquals": {key: "x"}})))
     assert not [i for i in lint_policy(policy) if i.code == "unknown-global-key"]
+
+
+@pytest.mark.parametrize("kind", [PolicyKind.IDENTITY, PolicyKind.BOUNDARY, PolicyKind.SESSION])
+def test_a_sid_other_than_letters_and_digits_is_refused_in_iam_documents(kind: PolicyKind) -> None:
+    """IAM: "Statement IDs (SID) must be alpha-numeric" in its own documents; other services' resource policies
+    accept richer Sids (S3 bucket policies take hyphens and spaces), so resource policies keep them."""
+    for sid in ("read-all", "read all", "read_all"):
+        (issue,) = errors(doc(allow(Sid=sid)), kind)
+        assert issue.location == "Statement[0].Sid" and "alpha-numeric" in issue.message
+    assert parse_policy(doc(allow(Sid="ReadAll2")), kind=kind).statements
+    assert parse_policy(doc(allow(Sid="read-all", Principal="*")), kind=PolicyKind.RESOURCE).statements
