@@ -63,6 +63,16 @@ def _statement_findings(policy: Policy, statement: Statement, where: str) -> lis
     found: list[PolicyIssue] = []
     raw = statement.raw
     allow = statement.effect is Effect.ALLOW
+    for i, pattern in enumerate(statement.resources or ()):
+        text = pattern.text
+        # ``arn:aws:waf:*`` is fine: a final ``*`` spans the remaining parts. ``...:order/*`` is not.
+        if text.startswith("arn:") and text.count(":") < 5 and text.rsplit(":", 1)[1] != "*":
+            element = "NotResource" if statement.not_resource else "Resource"
+            found.append(PolicyIssue(f"{where}.{element}[{i}]" if len(statement.resources or ()) > 1
+                                     else f"{where}.{element}",
+                                     f"{text!r} has {text.count(':') + 1} of an ARN's six colon-separated parts "
+                                     "(arn:partition:service:region:account:resource; an empty region or account keeps "
+                                     "its colon), so it matches no real resource", Severity.WARNING, "arn-parts"))
     if allow and statement.not_resource:
         found.append(PolicyIssue(f"{where}.NotResource", "Allow with NotResource grants every resource not listed, "
                                  "including ones created later", Severity.SECURITY_WARNING, "allow-with-not-resource"))

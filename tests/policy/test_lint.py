@@ -146,3 +146,11 @@ def test_a_sid_other_than_letters_and_digits_is_refused_in_iam_documents(kind: P
         assert issue.location == "Statement[0].Sid" and "alpha-numeric" in issue.message
     assert parse_policy(doc(allow(Sid="ReadAll2")), kind=kind).statements
     assert parse_policy(doc(allow(Sid="read-all", Principal="*")), kind=PolicyKind.RESOURCE).statements
+
+
+def test_an_arn_missing_a_part_is_a_warning() -> None:
+    typo = parse_policy(doc(allow(resource="arn:app:orders:111122223333:order/*")))
+    (finding,) = [i for i in lint_policy(typo) if i.code == "arn-parts"]
+    assert finding.location == "Statement[0].Resource" and "5 of an ARN's six" in finding.message
+    for fine in ("arn:app:orders::111122223333:order/*", "arn:aws:waf:*", "*", "arn:aws:s3:::bucket"):
+        assert not [i for i in lint_policy(parse_policy(doc(allow(resource=fine)))) if i.code == "arn-parts"]
