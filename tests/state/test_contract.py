@@ -188,7 +188,7 @@ def test_only_one_of_many_concurrent_claims_wins(backend: Backend) -> None:
     handles = [backend.peer() for _ in range(THREADS)]
     for _ in range(5):  # several rounds: one round rarely hits the window of a non-atomic claim
         k = key()
-        results = run_together(THREADS, lambda i: handles[i].claim(k, LONG_TTL))
+        results = run_together(THREADS, lambda i, k=k: handles[i].claim(k, LONG_TTL))
         assert results.count(True) == 1
         assert results.count(False) == THREADS - 1
 
