@@ -65,9 +65,10 @@ def test_validate_warnings_fail_only_when_strict(tmp_path: Path, capsys: pytest.
     out = capsys.readouterr().out
     assert f"{path}: Statement[0].NotAction: security warning: Allow with NotAction" in out
     assert main(["validate", "--strict", path]) == 1
-    suggestion = write(tmp_path, "suggested.json", SUGGESTED)
-    assert main(["validate", "--strict", suggestion]) == 0
-    assert ": Id: suggestion: " in capsys.readouterr().out
+    flagged = write(tmp_path, "suggested.json", SUGGESTED)
+    assert main(["validate", flagged]) == 0
+    assert main(["validate", "--strict", flagged]) == 1
+    assert ": Id: warning: " in capsys.readouterr().out
 
 
 def test_validate_json_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

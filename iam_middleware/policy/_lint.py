@@ -42,8 +42,10 @@ def lint_policy(policy: Policy) -> list[PolicyIssue]:
                                  "2012-10-17 or greater. Under 2008-10-17 policy variables are literal text",
                                  Severity.WARNING, "old-version"))
     if "Id" in doc and policy.kind.value in ("identity", "boundary", "session", "guardrail"):
-        found.append(PolicyIssue("Id", "Id is meant for resource-based policies; IAM ignores it here",
-                                 Severity.SUGGESTION, "id-in-identity-policy"))
+        # The User Guide: "ID is allowed in resource-based policies, but not in identity-based policies"; IAM's
+        # CreatePolicy nonetheless accepts one (and ignores it), so a document AWS took stays valid: a warning.
+        found.append(PolicyIssue("Id", "Id is allowed in resource-based policies, but not in identity-based policies "
+                                 "(IAM ignores it here)", Severity.WARNING, "id-in-identity-policy"))
     size = sum(1 for ch in _compact(doc) if not ch.isspace())
     if size > _SIZE_QUOTA and policy.kind.value != "resource":
         found.append(PolicyIssue("", f"Policy size exceeds quota: {size} characters (IAM's managed-policy quota is "

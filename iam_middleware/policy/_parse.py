@@ -103,6 +103,7 @@ def parse_policy(
     doc_id = doc.get("Id")
     if doc_id is not None and not isinstance(doc_id, str):
         issues.append(PolicyIssue("Id", "Syntax errors in policy. Id must be a string"))
+
     raw_statements = doc.get("Statement")
     statements: list[Statement] = []
     if raw_statements is None or raw_statements == []:

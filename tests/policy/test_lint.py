@@ -30,7 +30,7 @@ def test_a_tidy_policy_has_no_findings() -> None:
     [
         (doc(allow(), version=None), "missing-version", "Version", Severity.WARNING),
         (doc(allow(), version="2008-10-17"), "old-version", "Version", Severity.WARNING),
-        ({**doc(allow()), "Id": "x"}, "id-in-identity-policy", "Id", Severity.SUGGESTION),
+        ({**doc(allow()), "Id": "x"}, "id-in-identity-policy", "Id", Severity.WARNING),
         (doc(allow(resource=None, NotResource="arn:aws:s3:::b")), "allow-with-not-resource",
          "Statement[0].NotResource", Severity.SECURITY_WARNING),
         (doc(allow(action=None, NotAction="iam:*")), "allow-with-not-action", "Statement[0].NotAction",
