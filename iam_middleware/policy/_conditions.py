@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from ._issues import PolicyIssue
@@ -166,6 +167,7 @@ def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
+@lru_cache(maxsize=4096)  # parsing a CIDR is slow, and the same ranges recur across policies
 def _parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     """A policy CIDR (a bare address is ``/32`` or ``/128``); an IPv4-mapped IPv6 range becomes its IPv4 range."""
     try:

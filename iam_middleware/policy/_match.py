@@ -183,6 +183,18 @@ def _cached_action(lowered: str) -> Matcher:
 
 def compile_resource(parts: Sequence[Part]) -> Matcher:
     """Resource semantics: wildcards within a segment; a segment-final ``*`` may cross ``:``."""
+    try:
+        return _cached_resource(tuple(parts))
+    except TypeError:  # a part that is not hashable: compiled afresh
+        return _compile_resource(parts)
+
+
+@lru_cache(maxsize=65536)  # matchers are pure: one per distinct pattern, however many policies repeat it
+def _cached_resource(parts: tuple[Part, ...]) -> Matcher:
+    return _compile_resource(parts)
+
+
+def _compile_resource(parts: Sequence[Part]) -> Matcher:
     toks = tokens(parts)
 
     def star(i: int) -> str:
