@@ -60,3 +60,52 @@ def test_credentials_out_writes_the_plan_as_json(tmp_path: Path, capsys: pytest.
     assert {call["expect"] for call in plan["calls"]} == {200, 201, 401, 403}
     printed = capsys.readouterr().out
     assert all(call["command"] in printed for call in plan["calls"])
+
+
+@needs_tools
+def test_rerunning_the_login_command_in_the_same_step_says_why_in_one_line(tmp_path: Path) -> None:
+    if shutil.which("iam-middleware", path=_shell_path()) is None:
+        pytest.skip("the iam-middleware console script is not installed (pip install -e .)")
+    iam = IAM.from_file(demo_config_path())
+    with uvicorn_server(build_demo_app(iam)) as port:
+        plan = demo_plan(iam, f"http://127.0.0.1:{port}", now=time.time())
+        login = next(call["command"] for call in plan["calls"] if call["command"].startswith("TOKEN="))
+        script = f"{login} && echo first-ok\n{login} && echo second-ok; echo status=$?"
+        result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "PATH": _shell_path()})
+    assert "first-ok" in result.stdout and "second-ok" not in result.stdout
+    assert "login refused" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_busy_port_is_a_clear_error_before_anything_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["demo", "--port", str(port)]) == 2
+    captured = capsys.readouterr()
+    assert f"127.0.0.1:{port}" in captured.err and "--port" in captured.err
+    assert "curl" not in captured.out  # no command printed for a server that never started
+
+
+def test_the_demo_runs_from_a_wheel_without_a_checkout(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path / "dist"), str(root)], check=True, capture_output=True, timeout=300)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    wheel = next((tmp_path / "dist").glob("iam_middleware-*.whl"))
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run([str(python), "-m", "iam_middleware.cli", "demo", "--no-serve"], capture_output=True,
+                            text=True, cwd=elsewhere, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "_demo_data" in subprocess.run(
+        [str(python), "-c", "from iam_middleware.cli._demo import demo_config_path; print(demo_config_path())"],
+        capture_output=True, text=True, cwd=elsewhere, check=True).stdout
+    assert "expect 401" in result.stdout

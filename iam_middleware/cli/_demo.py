@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import socket
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,11 @@ PASSWORD = "correct horse battery staple"
 
 
 def demo_config_path() -> Path:
-    """The demo directory: ``examples/iam.toml`` of the checkout the package runs from (``pip install -e .``)."""
+    """The demo directory: the copy of ``examples/`` shipped in the package (a wheel install), else the checkout's
+    ``examples/iam.toml`` (``pip install -e .``)."""
+    shipped = Path(__file__).resolve().parent.parent / "_demo_data" / "iam.toml"
+    if shipped.is_file():
+        return shipped
     candidate = Path(__file__).resolve().parent.parent.parent / "examples" / "iam.toml"
     if candidate.is_file():
         return candidate
@@ -69,7 +74,8 @@ def demo_plan(iam: IAM, base: str, *, now: float) -> dict[str, Any]:
     login_body = ('{"username": "bob", "password": "' + PASSWORD + '", "code": "\'"$(iam-middleware totp code '
                   + bob.totp.secret + ')"\'"}')
     login = (f"TOKEN=$(curl -s -X POST {base}/sts/login -H 'content-type: application/json' -d '{login_body}' "
-             "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"token\"])')")
+             "| python3 -c 'import json,sys; d=json.load(sys.stdin); "
+             "print(d.get(\"token\") or sys.exit(\"login refused: \" + d.get(\"message\", \"\")))')")
     json_body = "-H 'content-type: application/json' -d '{\"item\": \"mug\"}'"
 
     def curl(who: str, expect: int, args: str) -> dict[str, Any]:
@@ -108,8 +114,9 @@ def _print_plan(plan: dict[str, Any]) -> None:
     for call in plan["calls"]:
         out.write(f"# {call['who']}: expect {call['expect']}\n{call['command']}\n\n")
     bob = plan["users"]["bob"]
-    out.write(f"Bob's TOTP code right now: {bob['current_code']} (each code works once; the login command asks for "
-              "a fresh one).\nPress Ctrl+C to stop.\n")
+    out.write(f"Bob's TOTP code right now: {bob['current_code']}. A code works once: the login command takes the "
+              "current one, so run it again only once the next 30-second step has begun (else: login refused).\n"
+              "Press Ctrl+C to stop.\n")
     out.flush()
 
 
@@ -136,6 +143,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except FileNotFoundError as exc:
         parser.error(str(exc))
     iam = IAM.from_file(config)
+    if not args.no_serve:
+        busy = _port_in_use(args.host, args.port)
+        if busy is not None:
+            print(f"error: cannot serve on {args.host}:{args.port} ({busy}); choose another port with --port",
+                  file=sys.stderr)
+            return 2
     base = f"http://{args.host}:{args.port}"
     plan = demo_plan(iam, base, now=time.time())
     if args.credentials_out:
@@ -150,3 +163,14 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 2
     uvicorn.run(build_demo_app(iam), host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def _port_in_use(host: str, port: int) -> str | None:
+    """Why the demo cannot listen on ``host:port`` (checked before anything is printed), or None."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((host, port))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
