@@ -33,7 +33,10 @@ __all__ = ["add_parser", "simulate_case", "simulate_lines"]
 _HELP = """Decide requests offline with the very evaluator the middleware runs.
 
 One request: --principal ARN --action ACTION --resource ARN [--policy FILE ...] [--context KEY=VALUE ...]; exits 0
-when allowed, 1 when denied. A batch: JSON Lines of cases on standard input or --input, one JSON line out per case:
+when allowed, 1 when denied. For a principal of a directory file: --directory iam.toml --as alice (or
+--as role/NAME) with --action and --resource, or with --method and --path through the app's routes (--app
+module:app) or the directory's [[routes]]. A batch: JSON Lines of cases on standard input or --input, one JSON
+line out per case:
 
   {"id": "c1", "principal": "arn:aws:iam::111122223333:user/alice", "action": "s3:GetObject",
    "resource": "arn:aws:s3:::bucket/key", "context": {}, "identity_policies": [...],
@@ -169,6 +172,13 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--resource")
     parser.add_argument("--context", action="append", default=[], metavar="KEY=VALUE",
                         help="context key (repeat a key for a multivalued key)")
+    asking = parser.add_argument_group("a principal of a directory file")
+    asking.add_argument("--directory", metavar="FILE", help="decide for a principal of this directory (iam.toml)")
+    asking.add_argument("--as", dest="as_", metavar="NAME", help="a user, or role/NAME for a session of the role")
+    asking.add_argument("--mfa", action="store_true", help="as a session whose login had a one-time code")
+    asking.add_argument("--method", help="with --path: the route's permission decides the action and resource")
+    asking.add_argument("--path", help="a request path (query allowed), resolved through --app or [[routes]]")
+    asking.add_argument("--app", metavar="MODULE:NAME", help="the app whose routes --path is resolved through")
     parser.set_defaults(run=run)
 
 
@@ -222,6 +232,10 @@ def _one_shot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.directory:
+        from ._ask import ask
+
+        return ask(args, parser)
     if args.principal or args.action or args.resource or args.policy:
         return _one_shot(args, parser)
     stream: IO[str]
