@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import secrets
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,10 +106,11 @@ class Settings:
                 kwargs["trusted_proxies"] = tuple(ipaddress.ip_network(p, strict=False) for p in raw["trusted_proxies"])
             except ValueError as exc:
                 raise ConfigurationError(f"settings.trusted_proxies: {exc}") from None
+        vault = _SecretsFile(raw.get("secrets_file"), base_dir)
         if "redis_url" in raw:
-            kwargs["redis_url"] = _secret(raw["redis_url"], "settings.redis_url")
+            kwargs["redis_url"] = _secret(raw["redis_url"], "settings.redis_url", vault)
         if "session_secret" in raw:
-            secret = _secret(raw["session_secret"], "settings.session_secret")
+            secret = _secret(raw["session_secret"], "settings.session_secret", vault)
             if len(secret.encode()) < 32:
                 raise ConfigurationError("settings.session_secret must be at least 32 bytes")
             kwargs["session_secret"] = secret.encode()
@@ -118,14 +121,38 @@ class Settings:
         return cls(**kwargs)
 
 
-def _secret(value: Any, where: str) -> str:
+class _SecretsFile:
+    """The ``secrets_file`` the settings name (TOML or JSON), read on first use."""
+
+    def __init__(self, name: Any, base_dir: Path) -> None:
+        self._path = base_dir / str(name) if name else None
+        self._values: Mapping[str, Any] | None = None
+
+    def get(self, key: str, where: str) -> str:
+        if self._path is None:
+            raise ConfigurationError(f"{where}: secret:{key} needs settings.secrets_file")
+        if self._values is None:
+            try:
+                text = self._path.read_bytes()
+                self._values = json.loads(text) if self._path.suffix == ".json" else tomllib.loads(text.decode())
+            except (OSError, ValueError) as exc:
+                raise ConfigurationError(f"settings.secrets_file: cannot read {self._path}: {exc}") from None
+        found = self._values.get(key) if isinstance(self._values, Mapping) else None
+        if not isinstance(found, str) or not found:
+            raise ConfigurationError(f"{where}: secret {key!r} is not in the secrets file")
+        return found
+
+
+def _secret(value: Any, where: str, vault: _SecretsFile | None = None) -> str:
     if not isinstance(value, str) or not value:
-        raise ConfigurationError(f"{where}: a secret is a non-empty string (env:NAME or the value)")
+        raise ConfigurationError(f"{where}: a secret is a non-empty string (env:NAME, secret:KEY or the value)")
     if value.startswith("env:"):
         found = os.environ.get(value[4:])
         if not found:
             raise ConfigurationError(f"{where}: environment variable {value[4:]} is not set")
         return found
+    if value.startswith("secret:") and vault is not None:
+        return vault.get(value[len("secret:"):], where)
     return value
 
 

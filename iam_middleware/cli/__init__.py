@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import _check, _demo, _simulate, _tools, _validate
+from . import _check, _demo, _init, _simulate, _tools, _validate
 
 __all__ = ["main"]
 
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _validate.add_parser(commands)
     _check.add_parser(commands)
+    _init.add_parser(commands)
     _simulate.add_parser(commands)
     _demo.add_parser(commands)
     _tools.add_parsers(commands)
