@@ -40,6 +40,15 @@ class WebIdentityProvider:
                 if isinstance(claims.get(claim), (str, int)) and not isinstance(claims.get(claim), bool)}
 
 
+#: Every key ``[settings]`` takes (docs/directory.md documents each; a test keeps the two alike).
+SETTINGS_KEYS = frozenset({
+    "partition", "service", "regions", "max_skew", "allow_unsigned_payload", "sigv4_verbatim_fallback",
+    "s3_style_paths", "sigv4_replay_protection", "session_secret", "session_ttl", "cookie_name",
+    "allowed_origins", "trusted_proxies", "web_identity", "login_max_failures", "login_lockout", "sts_max_duration",
+    "session_cache_seconds", "secrets_file", "default_account", "redis_url",
+})
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class Settings:
     """Middleware settings. ``session_secret`` signs session tokens; give every worker the same one."""
@@ -74,14 +83,7 @@ class Settings:
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], *, base_dir: Path = Path(".")) -> Settings:
         """Build settings from the ``[settings]`` table; secrets as ``env:NAME`` or the value."""
-        known = {
-            "partition", "service", "regions", "max_skew", "allow_unsigned_payload", "sigv4_verbatim_fallback",
-            "s3_style_paths", "sigv4_replay_protection", "session_secret", "session_ttl", "cookie_name",
-            "allowed_origins", "trusted_proxies",
-            "web_identity", "login_max_failures", "login_lockout", "sts_max_duration", "session_cache_seconds",
-            "secrets_file", "default_account", "redis_url",
-        }
-        unknown = sorted(set(raw) - known)
+        unknown = sorted(set(raw) - SETTINGS_KEYS)
         if unknown:
             raise ConfigurationError(f"settings: unknown key(s) {', '.join(unknown)}")
         kwargs: dict[str, Any] = {}
