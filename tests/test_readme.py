@@ -4,8 +4,12 @@ Python blocks run in a scratch folder holding a copy of ``examples/`` as ``iam.t
 fresh namespace, or, after ``<!-- test: with NAME -->``, in a copy of the one a block marked
 ``<!-- test: as NAME -->`` left (``with iam``: an ``IAM`` of that directory). Top-level ``await`` runs on an
 event loop. A block marked ``<!-- test: skip WHY -->`` is left out only with its reason, and the reasons are pinned
-here so none is added silently. Shell blocks are run
-by the tests of what they call (the demo's printed commands in test_demo.py, init and check in test_cli_init.py).
+here so none is added silently.
+
+The README's shell blocks run with bash (``set -euo pipefail``) from the checkout, against the demo API served on a
+free port (``127.0.0.1:8000`` in the text becomes that port); a leading ``pip install ... &&`` is not rerun (the
+test environment has the packages), and ``iam-middleware init .`` runs in a scratch folder. Shell blocks of docs/
+run in the tests of what they call (tests/test_demo.py, tests/adapters).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import asyncio
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -101,3 +107,37 @@ def test_the_readme_names_only_commands_that_exist() -> None:
     named = set(re.findall(r"iam-middleware ([a-z-]+)", (ROOT / "README.md").read_text()))
     assert named <= commands | {"demo"}, named - commands
     assert os.path.exists(ROOT / ".ci" / "run")
+
+
+SHELL = [(where, code, mark) for where, lang, code, mark in BLOCKS if lang == "sh" and where.startswith("README")]
+SHELL_SKIPPED = ["a benchmark run on demand" in mark or "the test command itself" in mark or "starts a server" in mark
+                 for _, _, mark in SHELL]
+
+
+def test_the_readme_shell_blocks_run(tmp_path: Path) -> None:
+    from adapters._support import uvicorn_server
+
+    from iam_middleware import IAM
+    from iam_middleware.cli._demo import build_demo_app, demo_config_path
+
+    if shutil.which("curl") is None and not os.environ.get("CI"):
+        pytest.skip("the README's calls need curl")
+    scripts = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": scripts + os.pathsep + os.environ.get("PATH", "")}
+    iam = IAM.from_file(demo_config_path())
+    ran = 0
+    with uvicorn_server(build_demo_app(iam)) as port:
+        for (where, code, mark), skipped in zip(SHELL, SHELL_SKIPPED, strict=True):
+            if skipped:
+                assert mark.startswith("skip "), where
+                continue
+            script = re.sub(r"^pip install [^&]*&& ", "", code, flags=re.M).replace("127.0.0.1:8000",
+                                                                                     f"127.0.0.1:{port}")
+            cwd = tmp_path / f"block-{ran}" if "init ." in script else ROOT
+            cwd.mkdir(exist_ok=True)
+            result = subprocess.run(["bash", "-c", "set -euo pipefail\n" + script], capture_output=True, text=True,
+                                    cwd=cwd, env=env, timeout=120)
+            assert result.returncode == 0, f"{where}:\n{script}\n{result.stdout}\n{result.stderr}"
+            assert "HTTP 5" not in result.stdout and "Traceback" not in result.stderr, where
+            ran += 1
+    assert ran >= 4 and sum(SHELL_SKIPPED) == 3
