@@ -16,7 +16,7 @@ from adapters._support import uvicorn_server
 
 from iam_middleware import IAM
 from iam_middleware.cli import main
-from iam_middleware.cli._demo import build_demo_app, demo_config_path, demo_plan
+from iam_middleware.cli._demo import KeyIssuer, build_demo_app, demo_config_path, demo_plan, with_key_issuer
 
 needs_tools = pytest.mark.skipif(
     not (shutil.which("curl") and shutil.which("bash")) and not os.environ.get("CI"),
@@ -34,9 +34,13 @@ def _shell_path() -> str:
 def test_every_printed_command_gets_the_status_the_demo_says(tmp_path: Path) -> None:
     if shutil.which("iam-middleware", path=_shell_path()) is None:
         pytest.skip("the iam-middleware console script is not installed (pip install -e .)")
-    iam = IAM.from_file(demo_config_path())
-    with uvicorn_server(build_demo_app(iam)) as port:
-        plan = demo_plan(iam, f"http://127.0.0.1:{port}", now=time.time())
+    issuer = KeyIssuer()
+    iam = with_key_issuer(IAM.from_file(demo_config_path()), issuer)
+    with uvicorn_server(build_demo_app(iam, issuer)) as port:
+        plan = demo_plan(iam, f"http://127.0.0.1:{port}", now=time.time(), key_issuer=issuer)
+        assert any("EdDSA" in call["who"] for call in plan["calls"])
+        published = subprocess.run(["curl", "-s", plan["jwks_url"]], capture_output=True, text=True, timeout=30)
+        assert json.loads(published.stdout) == issuer.jwks  # the key the printed EdDSA token is checked against
         # One shell runs them all in order, as a person pasting them would (the login sets $TOKEN for the next).
         script = "\n".join(f"echo '### {i}'\n{call['command']}" for i, call in enumerate(plan["calls"]))
         result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120,

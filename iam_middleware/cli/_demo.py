@@ -13,12 +13,16 @@ import shlex
 import socket
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import jwt
 
 from .._iam import IAM
+from .._settings import WebIdentityProvider
+from ..authenticators._jwks import JWKSSource
+from ..authenticators._jwt import TrustedIssuer
 
 __all__ = ["add_parser", "demo_config_path", "demo_plan"]
 
@@ -47,6 +51,42 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
+class KeyIssuer:
+    """The demo's second identity provider: it signs with an Ed25519 key made at start-up and publishes the public
+    half as a JWKS document (served at ``/.well-known/jwks.json``), as OIDC providers do. Its tokens map to the role
+    ``partner`` through the trust policy's ``Federated: keys.idp.example`` statement."""
+
+    name = "keys.idp.example"
+    issuer = "https://keys.idp.example"
+    kid = "demo-ed25519-1"
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from jwt.algorithms import OKPAlgorithm
+
+        self._private = Ed25519PrivateKey.generate()
+        public = json.loads(OKPAlgorithm.to_jwk(self._private.public_key()))
+        public.update(kid=self.kid, alg="EdDSA", use="sig")
+        self.jwks = {"keys": [public]}
+
+    def provider(self, audience: str) -> WebIdentityProvider:
+        keys = JWKSSource.from_dict(self.jwks)
+        return WebIdentityProvider(name=self.name, issuer=TrustedIssuer(self.issuer, (audience,), jwks=keys),
+                                   role="partner", tag_claims={"team": "team"})
+
+    def token(self, audience: str, now: float) -> str:
+        claims = {"iss": self.issuer, "aud": audience, "sub": "partner-7", "iat": int(now), "exp": int(now) + 3600,
+                  "team": "blue"}
+        return jwt.encode(claims, self._private, algorithm="EdDSA", headers={"kid": self.kid})
+
+
+def with_key_issuer(iam: IAM, issuer: KeyIssuer) -> IAM:
+    """The demo's IAM with the asymmetric provider beside the file's HMAC one."""
+    audience = iam.settings.web_identity[0].issuer.audiences[0]
+    settings = replace(iam.settings, web_identity=(*iam.settings.web_identity, issuer.provider(audience)))
+    return IAM(iam.snapshot, settings=settings, store=iam.store, clock=iam.clock, source=iam.source, rules=iam.rules)
+
+
 def _idp_token(iam: IAM, now: float) -> str:
     provider = iam.settings.web_identity[0]
     key = provider.issuer.keys[0].key
@@ -57,7 +97,7 @@ def _idp_token(iam: IAM, now: float) -> str:
     return jwt.encode(claims, key, algorithm=provider.issuer.keys[0].algorithms[0])
 
 
-def demo_plan(iam: IAM, base: str, *, now: float) -> dict[str, Any]:
+def demo_plan(iam: IAM, base: str, *, now: float, key_issuer: KeyIssuer | None = None) -> dict[str, Any]:
     """The demo's callers and the calls to try, each with the status it should get."""
     snapshot = iam.snapshot
     alice = snapshot.user("alice")
@@ -81,11 +121,18 @@ def demo_plan(iam: IAM, base: str, *, now: float) -> dict[str, Any]:
     def curl(who: str, expect: int, args: str) -> dict[str, Any]:
         return {"who": who, "expect": expect, "command": f"curl -s -w ' -> HTTP %{{http_code}}\\n' {args}"}
 
+    eddsa_calls = []
+    if key_issuer is not None:
+        eddsa = key_issuer.token(iam.settings.web_identity[0].issuer.audiences[0], now)
+        eddsa_calls.append(curl("partner role via an EdDSA JWT, its key in the JWKS at /.well-known/jwks.json", 200,
+                                f"-H {shlex.quote('Authorization: Bearer ' + eddsa)} {base}/orders/42"))
+
     calls = [
         curl("anyone", 200, f"{base}/health"),
         curl("nobody (no credential)", 401, f"{base}/orders/42"),
         curl("partner role via an outside JWT", 200, f"{bearer} {base}/orders/42"),
         curl("partner role via an outside JWT", 403, f"-X DELETE {bearer} {base}/orders/42"),
+        *eddsa_calls,
         curl("alice, access key (SigV4)", 200, f"{sigv4} {base}/orders"),
         curl("alice, access key (SigV4)", 403, f"-X DELETE {sigv4} {base}/orders/42"),
         curl("bob, access key without MFA: a write asks for a step-up", 403, f"-X POST {bob_sigv4} {json_body} "
@@ -103,6 +150,7 @@ def demo_plan(iam: IAM, base: str, *, now: float) -> dict[str, Any]:
                     "current_code": bob.totp.code_at(now)},
         },
         "partner_jwt": token,
+        "jwks_url": f"{base}/.well-known/jwks.json",
         "calls": calls,
     }
 
@@ -120,12 +168,14 @@ def _print_plan(plan: dict[str, Any]) -> None:
     out.flush()
 
 
-def build_demo_app(iam: IAM) -> Any:
-    """The example API plus the token service at /sts."""
+def build_demo_app(iam: IAM, key_issuer: KeyIssuer | None = None) -> Any:
+    """The example API plus the token service at /sts (and the JWKS of ``key_issuer``)."""
     import importlib.util
 
     from starlette.applications import Starlette
-    from starlette.routing import Mount
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Mount, Route
 
     from ..sts import token_service
 
@@ -134,7 +184,13 @@ def build_demo_app(iam: IAM) -> Any:
         raise FileNotFoundError("examples/starlette_app.py is missing")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return Starlette(routes=[Mount("/sts", app=token_service(iam)), Mount("/", app=module.build_app(iam))])
+    published = key_issuer.jwks if key_issuer is not None else {"keys": []}
+
+    async def jwks(request: Request) -> JSONResponse:
+        return JSONResponse(published)
+
+    return Starlette(routes=[Route("/.well-known/jwks.json", jwks), Mount("/sts", app=token_service(iam)),
+                             Mount("/", app=module.build_app(iam))])
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -142,7 +198,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         config = demo_config_path()
     except FileNotFoundError as exc:
         parser.error(str(exc))
-    iam = IAM.from_file(config)
+    key_issuer = KeyIssuer()
+    iam = with_key_issuer(IAM.from_file(config), key_issuer)
     if not args.no_serve:
         busy = _port_in_use(args.host, args.port)
         if busy is not None:
@@ -150,7 +207,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                   file=sys.stderr)
             return 2
     base = f"http://{args.host}:{args.port}"
-    plan = demo_plan(iam, base, now=time.time())
+    plan = demo_plan(iam, base, now=time.time(), key_issuer=key_issuer)
     if args.credentials_out:
         Path(args.credentials_out).write_text(json.dumps(plan, indent=2) + "\n")
     _print_plan(plan)
@@ -161,7 +218,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ModuleNotFoundError:
         print("error: the demo server needs uvicorn: pip install 'iam-middleware[demo]'", file=sys.stderr)
         return 2
-    uvicorn.run(build_demo_app(iam), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(build_demo_app(iam, key_issuer), host=args.host, port=args.port, log_level="warning")
     return 0
 
 
