@@ -8,8 +8,8 @@ here so none is added silently.
 
 The README's shell blocks run with bash (``set -euo pipefail``) from the checkout, against the demo API served on a
 free port (``127.0.0.1:8000`` in the text becomes that port); a leading ``pip install ... &&`` is not rerun (the
-test environment has the packages), and ``iam-middleware init .`` runs in a scratch folder. Shell blocks of docs/
-run in the tests of what they call (tests/test_demo.py, tests/adapters).
+test environment has the packages), and ``iam-middleware init .`` runs in a scratch folder. The shell blocks of a
+docs/ page run as one session, in order (a later block uses what an earlier one set, as a reader's shell would).
 """
 
 from __future__ import annotations
@@ -141,3 +141,33 @@ def test_the_readme_shell_blocks_run(tmp_path: Path) -> None:
             assert "HTTP 5" not in result.stdout and "Traceback" not in result.stderr, where
             ran += 1
     assert ran >= 4 and sum(SHELL_SKIPPED) == 3
+
+
+def _demo_env() -> dict[str, str]:
+    scripts = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": scripts + os.pathsep + os.environ.get("PATH", "")}
+
+
+@pytest.mark.parametrize("page", ["credentials.md"])
+def test_a_docs_pages_shell_blocks_run_as_one_session(page: str) -> None:
+    from adapters._support import uvicorn_server
+
+    from iam_middleware import IAM
+    from iam_middleware.cli._demo import build_demo_app, demo_config_path
+
+    blocks = [code for where, lang, code, mark in BLOCKS
+              if lang == "sh" and where.startswith(page + "#") and not mark.startswith("skip ")]
+    assert len(blocks) >= 5
+    with uvicorn_server(build_demo_app(IAM.from_file(demo_config_path()))) as port:
+        script = "set -euo pipefail\n" + "\n".join(blocks).replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=ROOT, env=_demo_env(),
+                                timeout=120)
+    assert result.returncode == 0, f"{page}:\n{result.stdout}\n{result.stderr}"
+    assert '"error"' not in result.stdout, result.stdout  # every call answered, none refused
+    assert '"created"' in result.stdout and '"logged_out": true' in result.stdout  # the cookie write, then logout
+
+
+def test_only_the_operations_install_line_is_a_skipped_docs_shell_block() -> None:
+    skipped = [(where.split("#")[0], mark) for where, lang, _, mark in BLOCKS
+               if lang == "sh" and not where.startswith("README") and mark.startswith("skip ")]
+    assert skipped == [("operations.md", "skip installs a package")]
