@@ -118,6 +118,7 @@ def web_identity_token(
     algorithm: str | None = None,
     now: float | None = None,
     ttl: int = 3600,
+    kid: str | None = None,
 ) -> str:
     """A JWT of an outside identity provider configured in ``iam`` (by ``name``; the only one by default), which
     maps to the provider's role when its trust policy allows the claims. Signed with the provider's HMAC key, or
@@ -144,6 +145,8 @@ def web_identity_token(
     header: dict[str, Any] = {}
     if configured is not None and configured.kid is not None and key is None:
         header["kid"] = configured.kid
+    if kid is not None:  # the key id of ``key`` in the provider's key set
+        header["kid"] = kid
     if trusted.token_types:
         header["typ"] = trusted.token_types[0]
     return pyjwt.encode(payload, signing_key, algorithm=alg, headers=header or None)

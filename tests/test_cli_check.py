@@ -123,3 +123,31 @@ def test_version_and_subcommand_usage(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit) as usage:
         main(["check"])
     assert usage.value.code == 2 and "usage: iam-middleware check" in capsys.readouterr().err
+
+
+def test_token_mint_signs_for_a_provider_configured_with_public_keys(directory: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from jwt.algorithms import OKPAlgorithm
+
+    private = Ed25519PrivateKey.generate()
+    (directory.parent / "idp.pem").write_bytes(private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    public = json.loads(OKPAlgorithm.to_jwk(private.public_key()))
+    (directory.parent / "jwks.json").write_text(json.dumps({"keys": [{**public, "kid": "k1", "alg": "EdDSA"}]}))
+    text = directory.read_text()
+    start = text.index("[[settings.web_identity]]")
+    end = text.index("\n\n", start)
+    directory.write_text(text[:start] + '[[settings.web_identity]]\nname = "idp.example"\n'
+                         'issuer = "https://idp.example"\naudiences = ["orders-api"]\nalgorithms = ["EdDSA"]\n'
+                         'jwks_file = "jwks.json"\nrole = "partner"' + text[end:])
+    argv = ["token", "mint", "--directory", str(directory), "--sub", "p-3", "--key", str(directory.parent / "idp.pem"),
+            "--kid", "k1"]
+    assert main(argv) == 0
+    token = capsys.readouterr().out.strip()
+    principal = IAM.from_file(directory).authenticate(
+        RequestView("GET", b"/", headers=(("authorization", f"Bearer {token}"),)))
+    assert principal is not None and principal.arn.endswith("assumed-role/partner/p-3")
+    assert main(argv[:-4]) == 1  # without the private key: no HMAC secret to sign with
+    assert "--key PEM" in capsys.readouterr().err

@@ -179,10 +179,13 @@ class SignatureDoesNotMatchError(SignatureError):
 
     code = "SignatureDoesNotMatch"
 
-    def __init__(self) -> None:
+    def __init__(self, *, verbatim_hint: bool = False) -> None:
+        # The hint depends on the request's shape only, never on the key: the answer still tells no key apart.
+        hint = (" A client that signs the path and query as written (curl 7.88 --aws-sigv4 with several query "
+                "parameters) needs the server setting sigv4_verbatim_fallback = true.") if verbatim_hint else ""
         super().__init__(
             "The request signature we calculated does not match the signature you provided. "
-            "Check your access key id, secret access key and signing method."
+            "Check your access key id, secret access key and signing method." + hint
         )
 
 
@@ -427,14 +430,17 @@ class SigV4Verifier:
         scope = f"{claim.date}/{claim.region}/{self.service}/{TERMINATOR}"
         header_block = canonical_headers(claim.signed_headers, headers)
         credential: SigningCredential | None = None
-        for uri, query in self._candidates(request, pairs, keys, presigned):
+        candidates = self._candidates(request, pairs, keys, presigned)
+        for uri, query in candidates:
             creq = canonical_request(request.method, uri, query, header_block, claim.signed_headers_text, payload_hash)
             computed = sign_string(signing_key, string_to_sign(timestamp, scope, creq))
             if hmac.compare_digest(computed, claim.signature) and usable is not None:
                 credential = usable
                 break
         if credential is None:
-            raise SignatureDoesNotMatchError()
+            as_written = (request.raw_path, request.query_string)
+            raise SignatureDoesNotMatchError(verbatim_hint=not self.verbatim_fallback and b"&" in request.query_string
+                                             and as_written not in candidates)
 
         # Only a holder of the secret gets this far, so these precise answers reveal nothing to others.
         if credential.expires_at is not None and now >= credential.expires_at:

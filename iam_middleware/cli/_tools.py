@@ -45,12 +45,16 @@ def add_parsers(commands: Any) -> None:
 
     token = commands.add_parser("token", help="JWTs of a configured identity provider, for tests")
     token_actions = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
-    mint = token_actions.add_parser("mint", help="a JWT signed with a provider's HMAC key (a test token)")
+    mint = token_actions.add_parser("mint", help="a test JWT of a configured provider (its HMAC key, or --key)")
     mint.add_argument("--directory", required=True, metavar="FILE", help="the directory file naming the provider")
     mint.add_argument("--provider", help="the provider's name (default: the only one)")
     mint.add_argument("--sub", default="tester", help="the token's subject")
     mint.add_argument("--claim", action="append", default=[], metavar="NAME=VALUE", help="an extra claim")
     mint.add_argument("--ttl", type=int, default=3600, help="seconds until it expires (default 3600)")
+    mint.add_argument("--key", metavar="PEM", help="the private key (PEM file) of a provider configured with "
+                      "public keys (public_key_file, jwks_file, jwks_url)")
+    mint.add_argument("--algorithm", help="the signing algorithm with --key (default: the provider's first)")
+    mint.add_argument("--kid", help="the key id to put in the header with --key")
     mint.set_defaults(run=_token_mint)
 
 
@@ -124,9 +128,12 @@ def _token_mint(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     try:
         iam = IAM.from_file(args.directory)
         claims = dict(_claim(text) for text in args.claim)
-        print(web_identity_token(iam, provider=args.provider, subject=args.sub, claims=claims, ttl=args.ttl))
-    except (ConfigurationError, LookupError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        key = _private_key(args.key) if args.key else None
+        algorithm = args.algorithm or (_algorithm_for(key) if key is not None else None)
+        print(web_identity_token(iam, provider=args.provider, subject=args.sub, claims=claims, ttl=args.ttl,
+                                 key=key, algorithm=algorithm, kid=args.kid))
+    except (ConfigurationError, LookupError, ValueError, OSError, TypeError) as exc:
+        print(f"error: {str(exc).replace('pass key=', 'give its private key with --key PEM')}", file=sys.stderr)
         return 1
     return 0
 
@@ -136,3 +143,21 @@ def _claim(text: str) -> tuple[str, str]:
     if not sep or not name:
         raise ValueError(f"--claim takes NAME=VALUE, not {text!r}")
     return name, value
+
+
+def _algorithm_for(key: Any) -> str:
+    """The usual JWS algorithm of a private key's type (``--algorithm`` chooses another)."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
+
+    if isinstance(key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
+        return "EdDSA"
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return {256: "ES256", 384: "ES384", 521: "ES512"}.get(key.curve.key_size, "ES256")
+    return "RS256"
+
+
+def _private_key(path: str) -> Any:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    with open(path, "rb") as handle:
+        return load_pem_private_key(handle.read(), password=None)
