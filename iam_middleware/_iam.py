@@ -151,20 +151,35 @@ class IAM:
                   clock: Callable[[], float] = time.time) -> IAM:
         """Load ``iam.toml`` (or ``.json``): the directory plus its ``[settings]``. Raises ConfigurationError."""
         file = Path(path)
-        snapshot = load_directory(file)
+        problems: list[str] = []
+        try:
+            snapshot = load_directory(file)
+        except ConfigurationError as exc:
+            problems.append(str(exc))
         try:
             data = _read_mapping(file)
-        except (OSError, ValueError) as exc:  # pragma: no cover - load_directory read it a moment ago
-            raise ConfigurationError(f"{file}: {exc}") from None
-        settings = Settings.from_mapping(data.get("settings") or {}, base_dir=file.parent)
+            settings = Settings.from_mapping(data.get("settings") or {}, base_dir=file.parent)
+        except (OSError, ValueError) as exc:  # a settings problem is reported with the directory's, not instead
+            problems.append(f"{file}: {exc}")
+        if problems:
+            raise ConfigurationError("\n".join(dict.fromkeys(problems)))
         return cls(snapshot, settings=settings, store=store, clock=clock, source=file, rules=_rules(data, str(file)))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, store: StateStore | None = None,
                   clock: Callable[[], float] = time.time, base_dir: str | os.PathLike[str] = ".") -> IAM:
         """Build from the parsed form of the directory file (tests, applications that keep config in code)."""
-        snapshot = directory_from_dict(data, base_dir=base_dir)
-        settings = Settings.from_mapping(data.get("settings") or {}, base_dir=Path(base_dir))
+        problems: list[str] = []
+        try:
+            snapshot = directory_from_dict(data, base_dir=base_dir)
+        except ConfigurationError as exc:
+            problems.append(str(exc))
+        try:
+            settings = Settings.from_mapping(data.get("settings") or {}, base_dir=Path(base_dir))
+        except ConfigurationError as exc:
+            problems.append(f"<dict>: {exc}")
+        if problems:
+            raise ConfigurationError("\n".join(problems))
         return cls(snapshot, settings=settings, store=store, clock=clock, rules=_rules(data, "<dict>"))
 
     @property

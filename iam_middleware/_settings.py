@@ -49,6 +49,48 @@ SETTINGS_KEYS = frozenset({
 })
 
 
+#: Declared type, range and unit of every plain setting: anything else is refused with the setting named (a string
+#: "false" must never switch a security option on, "local" never become five regions).
+_DECLARED: dict[str, tuple[str, float | None, float | None, str]] = {
+    "partition": ("name", None, None, ""),
+    "service": ("name", None, None, ""),
+    "cookie_name": ("name", None, None, ""),
+    "regions": ("names", None, None, ""),
+    "allowed_origins": ("names", None, None, ""),
+    "trusted_proxies": ("names", None, None, ""),
+    "max_skew": ("number", 1, 3600, "seconds"),
+    "login_lockout": ("number", 1, 86400, "seconds"),
+    "session_cache_seconds": ("number", 0, 60, "seconds"),
+    "session_ttl": ("integer", 60, 604800, "seconds"),
+    "login_max_failures": ("integer", 1, 1000, "failures"),
+    "sts_max_duration": ("integer", 900, 129600, "seconds"),
+    "allow_unsigned_payload": ("boolean", None, None, ""),
+    "sigv4_verbatim_fallback": ("boolean", None, None, ""),
+    "s3_style_paths": ("boolean", None, None, ""),
+    "sigv4_replay_protection": ("boolean", None, None, ""),
+}
+
+
+def _typed(value: Any, kind: str, low: float | None, high: float | None, unit: str) -> tuple[Any, str | None]:
+    """(the value, None), or (None, what is wrong with it)."""
+    if kind == "boolean":
+        return (value, None) if isinstance(value, bool) else (None, f"must be true or false, not {value!r}")
+    if kind == "name":
+        ok = isinstance(value, str) and bool(value) and value.isprintable()
+        return (value, None) if ok else (None, f"must be a non-empty string, not {value!r}")
+    if kind == "names":
+        ok = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+        return (tuple(value), None) if ok else (None, f"must be a list of strings, not {value!r}")
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "integer" and not (numeric and float(value).is_integer()):
+        return None, f"must be a whole number of {unit}, not {value!r}"
+    if not numeric or value != value:  # NaN compares unequal to itself
+        return None, f"must be a number of {unit}, not {value!r}"
+    if (low is not None and value < low) or (high is not None and value > high):
+        return None, f"must be between {low:g} and {high:g} {unit}, not {value!r}"
+    return (int(value) if kind == "integer" else float(value)), None
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class Settings:
     """Middleware settings. ``session_secret`` signs session tokens; give every worker the same one."""
@@ -83,31 +125,30 @@ class Settings:
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], *, base_dir: Path = Path(".")) -> Settings:
         """Build settings from the ``[settings]`` table; secrets as ``env:NAME`` or the value."""
-        unknown = sorted(set(raw) - SETTINGS_KEYS)
-        if unknown:
-            raise ConfigurationError(f"settings: unknown key(s) {', '.join(unknown)}")
+        problems: list[str] = [f"settings.{key}: unknown setting (expected one of {', '.join(sorted(SETTINGS_KEYS))})"
+                               for key in sorted(set(raw) - SETTINGS_KEYS)]
         kwargs: dict[str, Any] = {}
-        for name in ("partition", "service", "cookie_name"):
-            if name in raw:
-                kwargs[name] = str(raw[name])
-        for name in ("max_skew", "login_lockout", "session_cache_seconds"):
-            if name in raw:
-                kwargs[name] = float(raw[name])
-        for name in ("session_ttl", "login_max_failures", "sts_max_duration"):
-            if name in raw:
-                kwargs[name] = int(raw[name])
-        for name in ("allow_unsigned_payload", "sigv4_verbatim_fallback", "s3_style_paths", "sigv4_replay_protection"):
-            if name in raw:
-                kwargs[name] = bool(raw[name])
-        if "regions" in raw:
-            kwargs["regions"] = tuple(str(r) for r in raw["regions"])
-        if "allowed_origins" in raw:
-            kwargs["allowed_origins"] = tuple(str(o).rstrip("/") for o in raw["allowed_origins"])
-        if "trusted_proxies" in raw:
+        for name, (kind, low, high, unit) in _DECLARED.items():
+            if name not in raw:
+                continue
+            value, problem = _typed(raw[name], kind, low, high, unit)
+            if problem is not None:
+                problems.append(f"settings.{name}: {problem}")
+            else:
+                kwargs[name] = value
+        if kwargs.get("regions") == ():
+            problems.append("settings.regions: must name at least one region")
+            del kwargs["regions"]
+        if "trusted_proxies" in kwargs:
             try:
-                kwargs["trusted_proxies"] = tuple(ipaddress.ip_network(p, strict=False) for p in raw["trusted_proxies"])
+                kwargs["trusted_proxies"] = tuple(ipaddress.ip_network(p, strict=False)
+                                                  for p in kwargs["trusted_proxies"])
             except ValueError as exc:
-                raise ConfigurationError(f"settings.trusted_proxies: {exc}") from None
+                problems.append(f"settings.trusted_proxies: {exc}")
+        if "allowed_origins" in kwargs:
+            kwargs["allowed_origins"] = tuple(o.rstrip("/") for o in kwargs["allowed_origins"])
+        if problems:
+            raise ConfigurationError(f"invalid settings ({len(problems)} problem(s)):\n  " + "\n  ".join(problems))
         vault = _SecretsFile(raw.get("secrets_file"), base_dir)
         if "redis_url" in raw:
             kwargs["redis_url"] = _secret(raw["redis_url"], "settings.redis_url", vault)
@@ -166,6 +207,13 @@ def _provider(entry: Any, where: str, base_dir: Path) -> WebIdentityProvider:
         role = str(entry["role"])
     except KeyError as exc:
         raise ConfigurationError(f"{where}: missing {exc.args[0]!r}") from None
+    for listed in ("algorithms", "audiences", "token_types"):
+        if listed in entry and not (isinstance(entry[listed], list)
+                                    and all(isinstance(v, str) and v for v in entry[listed])):
+            raise ConfigurationError(f"{where}.{listed}: must be a list of strings, not {entry[listed]!r}")
+    leeway = entry.get("leeway", 60)
+    if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or not 0 <= leeway <= 300:
+        raise ConfigurationError(f"{where}.leeway: must be a number of seconds from 0 to 300, not {leeway!r}")
     algorithms = tuple(entry.get("algorithms", ("RS256",)))
     keys: list[JWTKey] = []
     jwks = None
@@ -183,7 +231,7 @@ def _provider(entry: Any, where: str, base_dir: Path) -> WebIdentityProvider:
         jwks = JWKSSource.from_url(str(entry["jwks_url"]))
     trusted = TrustedIssuer(
         issuer, tuple(entry.get("audiences", ())), keys=tuple(keys), jwks=jwks,
-        leeway=float(entry.get("leeway", 60)), token_types=tuple(entry["token_types"]) if "token_types" in entry
+        leeway=float(leeway), token_types=tuple(entry["token_types"]) if "token_types" in entry
         else None,
     )
     name = str(entry.get("name", issuer.removeprefix("https://").removeprefix("http://").rstrip("/")))
