@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -388,7 +389,7 @@ class IAM:
         )
         if not decision.allowed:
             return None, decision
-        session_name = str(claims.get(provider.session_name_claim, verified.subject or "web"))[:64]
+        session_name = str(claims.get(provider.session_name_claim, verified.subject or "web"))
         tags = provider.session_tags(claims)
         expires = verified.expires_at if duration is None else min(verified.expires_at, now + duration)
         principal = snapshot.role_principal(
@@ -607,9 +608,19 @@ def _token_type(token: str) -> str | None:
     return typ if isinstance(typ, str) else None
 
 
+_DIGESTED_NAME = re.compile(r"-[0-9a-f]{12}\Z")
+
+
 def _safe_session_name(name: str) -> str:
-    cleaned = "".join(ch if ch.isalnum() or ch in "=,.@-_" else "-" for ch in name)
-    return cleaned or "web"
+    """A role session name from an outside subject, within IAM's rules (2-64 of ``\\w+=,.@-``) and injective: when
+    anything had to be replaced or cut, a digest of the whole subject is appended, so two identities never share
+    a session ARN (and ``aws:userid``)."""
+    cleaned = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "=,.@-_" else "-" for ch in name)
+    # A name that already looks digested is digested again, so no subject can take another's mapped name.
+    if cleaned == name and 2 <= len(name) <= 64 and not _DIGESTED_NAME.search(name):
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return f"{cleaned[:64 - 13]}-{digest}" if cleaned else f"web-{digest}"
 
 
 def _with_session_policy(principal: Principal, text: str) -> Principal:

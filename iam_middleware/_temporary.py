@@ -93,8 +93,8 @@ class TemporaryCredentials:
         key_id = "ASIA" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
         credential = TemporaryCredential(
             access_key_id=key_id,
-            secret_access_key=secrets.token_urlsafe(30),
-            session_token=secrets.token_urlsafe(48),
+            secret_access_key=_secret_key(),
+            session_token=_session_token(),
             kind=kind, arn=arn, session_name=session_name, issued_at=now, expires_at=now + duration,
             mfa_time=mfa_time, session_policy=session_policy, tags=MappingProxyType(dict(tags or {})), source=source,
             context=MappingProxyType(dict(context or {})),
@@ -118,3 +118,18 @@ class TemporaryCredentials:
             self._store.delete(self._prefix + access_key_id)
         except StateUnavailableError:
             raise _unavailable("revoked") from None
+
+
+#: AWS's secret access keys: 40 characters of base64's alphabet. Drawn so none starts with "-" or "/" and none holds
+#: "=": safe as a command-line argument (argparse-style CLIs take "--secret VALUE") and in a URL or a header.
+_SECRET_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_LEADING = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _secret_key() -> str:
+    return secrets.choice(_LEADING) + "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(39))
+
+
+def _session_token() -> str:
+    # 384 bits, letters and digits only: nothing a shell, a URL or a header could read differently.
+    return "".join(secrets.choice(_LEADING) for _ in range(64))
