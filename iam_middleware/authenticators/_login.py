@@ -21,7 +21,7 @@ from ._sessions import IssuedSession, SessionTokens
 from ._throttle import LoginThrottle
 from ._totp import TOTPDevice, TOTPVerifier
 
-__all__ = ["LoginFailedError", "LoginRecord", "LoginService"]
+__all__ = ["LoginFailedError", "LoginRecord", "LoginService", "throttle_key_for"]
 
 logger = logging.getLogger("iam_middleware.login")
 
@@ -36,6 +36,11 @@ class LoginFailedError(OTPError):
 
     def __init__(self) -> None:
         super().__init__(_FAILED)
+
+
+def throttle_key_for(user_id: str) -> str:
+    """The failure counter of one user (its stable id), shared by login and GetSessionToken."""
+    return "user:" + user_id
 
 
 class LoginRecord:
@@ -105,25 +110,32 @@ class LoginService:
         A lockout is checked first, so a correct password and code are refused while it lasts. Store outages
         surface as ``ServiceUnavailableError``: they say nothing about the credentials.
         """
-        # Throttled by the name as typed, case-folded: the only key known before the lookup, and case variants
-        # of one name must not get separate budgets.
-        throttle_key = username.casefold() if isinstance(username, str) else ""
-        self._throttle.check(throttle_key, now=now, source_ip=source_ip)
+        # Two counters. The name as typed, case-folded, is checked before the lookup (a locked-out spelling costs no
+        # lookup). The resolved identity is checked after it: every spelling of one user (``bob``,
+        # ``111122223333/bob``) shares that budget, and a same-named user of another account has its own.
+        typed = "name:" + (username.casefold() if isinstance(username, str) else "")
+        self._throttle.check(typed, now=now, source_ip=source_ip)
         record = self._find(username)
+        keys: tuple[str, ...] = (typed,)
+        if record is not None:
+            identity = throttle_key_for(record.user_id)
+            self._throttle.check(identity, now=now, source_ip=source_ip)
+            keys = (typed, identity)
         if record is None:
             verify_dummy(password, self._dummy_cost)
-            self._fail(throttle_key, now, source_ip, None, "unknown user")
+            self._fail(keys, now, source_ip, None, "unknown user")
         if not verify_password(password, record.password_hash):
-            self._fail(throttle_key, now, source_ip, record, "wrong password")
+            self._fail(keys, now, source_ip, record, "wrong password")
         if not record.active:
-            self._fail(throttle_key, now, source_ip, record, "user is disabled")
+            self._fail(keys, now, source_ip, record, "user is disabled")
         if record.device is None:
-            self._fail(throttle_key, now, source_ip, record, "user has no TOTP device")
+            self._fail(keys, now, source_ip, record, "user has no TOTP device")
         try:
             self._totp.verify(record.user_id, record.device, code, now=now)
         except OTPError as exc:
-            self._fail(throttle_key, now, source_ip, record, f"one-time code refused ({exc.code})")
-        self._throttle.record_success(throttle_key)
+            self._fail(keys, now, source_ip, record, f"one-time code refused ({exc.code})")
+        for key in keys:
+            self._throttle.record_success(key)
         issued = self._sessions.issue(record.principal_arn, now=now, mfa_time=now)
         logger.info("login succeeded for user %r, session %s", record.user_id, issued.session_id)
         return issued
@@ -139,8 +151,10 @@ class LoginService:
             return None
 
     def _fail(
-        self, throttle_key: str, now: float, source_ip: str | None, record: LoginRecord | None, reason: str
+        self, throttle_keys: tuple[str, ...], now: float, source_ip: str | None, record: LoginRecord | None,
+        reason: str,
     ) -> NoReturn:
-        self._throttle.record_failure(throttle_key, now=now, source_ip=source_ip)
+        for key in throttle_keys:
+            self._throttle.record_failure(key, now=now, source_ip=source_ip)
         logger.info("login refused for %s: %s", f"user {record.user_id!r}" if record else "an unknown user", reason)
         raise LoginFailedError()

@@ -41,6 +41,7 @@ from .._iam import IAM
 from .._principal import CredentialKind, Principal, PrincipalType
 from .._request import RequestView
 from .._temporary import TemporaryCredential
+from ..authenticators._login import throttle_key_for
 from ..policy import Decision, DecisionKind, Policy, PolicyKind, parse_policy
 
 __all__ = [
@@ -345,7 +346,7 @@ def get_session_token(call: Call) -> Answer:
     if user.totp is None:
         raise NoMFADeviceError(f"User {user.arn} has no TOTP device; enroll one before calling GetSessionToken.")
     # The access key alone must not allow guessing codes: the login throttle counts these failures too.
-    throttle_key = user.name.casefold()
+    throttle_key = throttle_key_for(user.arn)  # the counter a password + code login of this user counts on
     iam.throttle.check(throttle_key, now=call.now, source_ip=call.source_ip)
     try:
         iam.totp.verify(user.arn, user.totp, code, now=call.now)
