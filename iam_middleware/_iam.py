@@ -138,6 +138,13 @@ class IAM:
         # per call would never hit and would flush the useful entries.
         self._resource_sets: dict[int, tuple[Policy, PolicySet]] = {}
         self._web_authorizers: dict[str, Authorizer] = {}
+        #: Bumped when a credential this process may have cached stops being valid without a reload (a key gone from
+        #: a provider's JWKS): the shells' recent decisions compare it, the bearer cache is dropped.
+        self.credential_epoch = 0
+        self._first_seen: dict[bytes, float] = {}
+        for provider in self.settings.web_identity:
+            if provider.issuer.jwks is not None:
+                provider.issuer.jwks.subscribe(self.forget_cached_credentials)
         #: The ordered authenticator chain (see ``Authenticator``): custom ones go first.
         self.authenticators: list[Authenticator] = (
             list(authenticators) if authenticators is not None
@@ -258,6 +265,12 @@ class IAM:
             self._bearer_cache[key] = (principal, valid_until, snapshot)
         return principal
 
+    def forget_cached_credentials(self) -> None:
+        """Drop every principal this process derived from a credential and bump ``credential_epoch`` (a provider's
+        key was removed: tokens it signed must be checked again, and fail)."""
+        self._bearer_cache.clear()
+        self.credential_epoch += 1
+
     def forget_token(self, token: str) -> None:
         """Drop a token from this process's cache of verified tokens (logout takes effect here at once; other
         processes see a revocation within ``settings.session_cache_seconds``)."""
@@ -278,13 +291,31 @@ class IAM:
                                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         verified = self.web_identity.verify(token, now=now)
         provider = self._providers[verified.issuer]
-        principal, decision = self.assume_role_with_web_identity(provider, verified, now=now, request=request)
+        honoured_until = self._honoured_until(token, verified, provider, now)
+        principal, decision = self.assume_role_with_web_identity(provider, verified, now=now, request=request,
+                                                                 duration=honoured_until - now)
         if principal is None:
             raise InvalidTokenError(
                 f"The token of {provider.name} may not assume role {provider.role}: {decision.message}",
                 code="AccessDenied", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
         return principal, self._trust_reads_request(provider.role)
+
+    def _honoured_until(self, token: str, verified: VerifiedToken, provider: WebIdentityProvider, now: float) -> float:
+        """The end of an outside token's use here: its ``exp``, but never more than ``max_token_lifetime`` after its
+        ``iat`` (or after this process first saw it). Past that: refused, whatever ``exp`` says."""
+        start = verified.issued_at
+        if start is None:
+            key = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+            if len(self._first_seen) >= 100_000:
+                self._first_seen.clear()
+            start = self._first_seen.setdefault(key, now)
+        until = min(verified.expires_at, start + provider.max_token_lifetime)
+        if now >= until:
+            raise InvalidTokenError(f"The token of {provider.name} is older than this service honours "
+                                    f"({provider.max_token_lifetime:g} s); get a fresh one.", code="TokenTooOld",
+                                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        return until
 
     def _trust_reads_request(self, role: str) -> bool:
         target = self.snapshot.role(role)

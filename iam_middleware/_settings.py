@@ -32,6 +32,9 @@ class WebIdentityProvider:
     role: str
     session_name_claim: str = "sub"
     tag_claims: Mapping[str, str] = field(default_factory=dict)
+    #: The longest a token is honoured after its ``iat`` (or, without one, after this process first accepts it),
+    #: whatever ``exp`` its issuer chose: a key removed from the provider stops it within this bound everywhere.
+    max_token_lifetime: float = 3600.0
 
     def session_tags(self, claims: Mapping[str, Any]) -> dict[str, str]:
         """The session tags a token's claims give (``tag_claims``); claims that are not strings or numbers are
@@ -211,6 +214,10 @@ def _provider(entry: Any, where: str, base_dir: Path) -> WebIdentityProvider:
         if listed in entry and not (isinstance(entry[listed], list)
                                     and all(isinstance(v, str) and v for v in entry[listed])):
             raise ConfigurationError(f"{where}.{listed}: must be a list of strings, not {entry[listed]!r}")
+    lifetime = entry.get("max_token_lifetime", 3600)
+    if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or not 60 <= lifetime <= 7 * 86400:
+        raise ConfigurationError(f"{where}.max_token_lifetime: must be a number of seconds from 60 to 604800, not "
+                                 f"{lifetime!r}")
     leeway = entry.get("leeway", 60)
     if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or not 0 <= leeway <= 300:
         raise ConfigurationError(f"{where}.leeway: must be a number of seconds from 0 to 300, not {leeway!r}")
@@ -237,5 +244,5 @@ def _provider(entry: Any, where: str, base_dir: Path) -> WebIdentityProvider:
     name = str(entry.get("name", issuer.removeprefix("https://").removeprefix("http://").rstrip("/")))
     return WebIdentityProvider(
         name=name, issuer=trusted, role=role, session_name_claim=str(entry.get("session_name_claim", "sub")),
-        tag_claims=dict(entry.get("tag_claims", {})),
+        tag_claims=dict(entry.get("tag_claims", {})), max_token_lifetime=float(lifetime),
     )

@@ -44,6 +44,7 @@ class Recent:
     snapshot: Snapshot
     valid_until: float
     extra: Any
+    epoch: int = 0
 
 
 def header_placeholders(permission: Permission) -> list[str]:
@@ -109,7 +110,7 @@ class RecentDecisions:
                 hook(now)
         except Exception:  # noqa: BLE001 - the full path meets it again and renders it
             return None
-        if now < recent.valid_until and recent.snapshot is iam.snapshot:
+        if now < recent.valid_until and recent.snapshot is iam.snapshot and recent.epoch == iam.credential_epoch:
             return recent
         return None
 
@@ -128,4 +129,4 @@ class RecentDecisions:
             return
         if len(self._entries) >= self._limit:
             self._entries.clear()
-        self._entries[key] = Recent(principal, decision, iam.snapshot, valid_until, extra)
+        self._entries[key] = Recent(principal, decision, iam.snapshot, valid_until, extra, iam.credential_epoch)

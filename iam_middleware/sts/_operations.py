@@ -411,6 +411,7 @@ def assume_role_with_web_identity(call: Call) -> Answer:
                                 code="InvalidIdentityToken")
     verified = iam.web_identity.verify(token, now=call.now)
     provider = next(p for p in iam.settings.web_identity if p.issuer.issuer == verified.issuer)
+    iam._honoured_until(token, verified, provider, call.now)  # an outside token older than max_token_lifetime: no
     wanted = role_arn or provider.role
     role = iam.snapshot.role(wanted)
     refused = ("Not authorized to perform sts:AssumeRoleWithWebIdentity on resource: "
