@@ -46,6 +46,12 @@ def lint_policy(policy: Policy) -> list[PolicyIssue]:
         # CreatePolicy nonetheless accepts one (and ignores it), so a document AWS took stays valid: a warning.
         found.append(PolicyIssue("Id", "Id is allowed in resource-based policies, but not in identity-based policies "
                                  "(IAM ignores it here)", Severity.WARNING, "id-in-identity-policy"))
+    if policy.kind.value in ("guardrail", "boundary") and all(st.effect is Effect.DENY for st in policy.statements):
+        # A guardrail or a boundary limits: what it does not allow is denied, so one made of Deny statements alone
+        # denies everything (as an SCP without FullAWSAccess does).
+        found.append(PolicyIssue("Statement", f"This {policy.kind.value} allows nothing: add an Allow (for "
+                                 "example Action * on Resource *) for what it lets through", Severity.WARNING,
+                                 "limit-allows-nothing"))
     size = sum(1 for ch in _compact(doc) if not ch.isspace())
     if size > _SIZE_QUOTA and policy.kind.value != "resource":
         found.append(PolicyIssue("", f"Policy size exceeds quota: {size} characters (IAM's managed-policy quota is "

@@ -154,3 +154,13 @@ def test_an_arn_missing_a_part_is_a_warning() -> None:
     assert finding.location == "Statement[0].Resource" and "5 of an ARN's six" in finding.message
     for fine in ("arn:app:orders::111122223333:order/*", "arn:aws:waf:*", "*", "arn:aws:s3:::bucket"):
         assert not [i for i in lint_policy(parse_policy(doc(allow(resource=fine)))) if i.code == "arn-parts"]
+
+
+@pytest.mark.parametrize("kind", [PolicyKind.GUARDRAIL, PolicyKind.BOUNDARY])
+def test_a_guardrail_or_boundary_of_denies_alone_allows_nothing(kind: PolicyKind) -> None:
+    only_denies = parse_policy(doc(deny(action="s3:DeleteObject")), kind=kind)
+    assert "limit-allows-nothing" in {i.code for i in lint_policy(only_denies)}
+    with_allow = parse_policy(doc(allow(action="*"), deny(action="s3:DeleteObject")), kind=kind)
+    assert "limit-allows-nothing" not in {i.code for i in lint_policy(with_allow)}
+    identity = parse_policy(doc(deny(action="s3:DeleteObject")))
+    assert "limit-allows-nothing" not in {i.code for i in lint_policy(identity)}
