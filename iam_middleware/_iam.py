@@ -117,7 +117,7 @@ class IAM:
         self.sigv4 = SigV4Verifier(
             service=s.service, regions=s.regions, lookup=self._signing_credential, max_skew=s.max_skew,
             allow_unsigned_payload=s.allow_unsigned_payload, verbatim_fallback=s.sigv4_verbatim_fallback,
-            s3_style_paths=s.s3_style_paths,
+            s3_style_paths=s.s3_style_paths, allowed_hosts=s.allowed_hosts,
         )
         self.sessions = SessionTokens(s.session_secret, store=self.store, ttl=s.session_ttl, cookie_name=s.cookie_name)
         self.totp = TOTPVerifier(self.store)

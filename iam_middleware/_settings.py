@@ -48,7 +48,7 @@ SETTINGS_KEYS = frozenset({
     "partition", "service", "regions", "max_skew", "allow_unsigned_payload", "sigv4_verbatim_fallback",
     "s3_style_paths", "sigv4_replay_protection", "session_secret", "session_ttl", "cookie_name",
     "allowed_origins", "trusted_proxies", "web_identity", "login_max_failures", "login_lockout", "sts_max_duration",
-    "session_cache_seconds", "secrets_file", "default_account", "redis_url",
+    "session_cache_seconds", "secrets_file", "default_account", "redis_url", "allowed_hosts",
 })
 
 
@@ -61,6 +61,7 @@ _DECLARED: dict[str, tuple[str, float | None, float | None, str]] = {
     "regions": ("names", None, None, ""),
     "allowed_origins": ("names", None, None, ""),
     "trusted_proxies": ("names", None, None, ""),
+    "allowed_hosts": ("names", None, None, ""),
     "max_skew": ("number", 1, 3600, "seconds"),
     "login_lockout": ("number", 1, 86400, "seconds"),
     "session_cache_seconds": ("number", 0, 60, "seconds"),
@@ -119,6 +120,9 @@ class Settings:
     session_cache_seconds: float = 1.0
     #: Shared state across processes and machines: a Redis URL turns it on (None: in-process memory).
     redis_url: str | None = None
+    #: The ``Host`` values a SigV4 signature may cover (None: any): a request signed for one deployment is not
+    #: accepted by another that shares keys, service and region.
+    allowed_hosts: tuple[str, ...] | None = None
 
     def __repr__(self) -> str:
         return (f"Settings(partition={self.partition!r}, service={self.service!r}, regions={self.regions!r}, "
@@ -139,6 +143,9 @@ class Settings:
                 problems.append(f"settings.{name}: {problem}")
             else:
                 kwargs[name] = value
+        if kwargs.get("allowed_hosts") == ():
+            problems.append("settings.allowed_hosts: must name at least one host (or be left out: any host)")
+            del kwargs["allowed_hosts"]
         if kwargs.get("regions") == ():
             problems.append("settings.regions: must name at least one region")
             del kwargs["regions"]

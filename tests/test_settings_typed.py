@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from iam_middleware import IAM, ConfigurationError, Settings
+from iam_middleware import IAM, AuthenticationError, ConfigurationError, RequestView, Settings
+from iam_middleware.testing import sign_request
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -67,3 +68,21 @@ def test_identity_provider_fields_are_typed_too(key: str, value: Any) -> None:
     provider = {"issuer": "https://idp.example", "role": "partner", "hmac_secret": "x" * 32, "algorithms": ["HS256"],
                 key: value}
     assert f"web_identity[0].{key}" in settings_problems({"web_identity": [provider]})
+
+
+def test_allowed_hosts_binds_signatures_to_this_deployment() -> None:
+
+    data = copy.deepcopy(tomllib.loads((EXAMPLES / "iam.toml").read_text()))
+    data["settings"]["allowed_hosts"] = ["api.example.com"]
+    iam = IAM.from_dict(data, base_dir=EXAMPLES)
+    for host, allowed in (("api.example.com", True), ("staging.example.com", False)):
+        signed = sign_request(iam, "GET", f"https://{host}/orders/1", user="alice")
+        headers = {"host": host, **{k.lower(): v for k, v in signed.headers.items()}}
+        view = RequestView("GET", b"/orders/1", headers=tuple(headers.items()), scheme="https", body=b"")
+        if allowed:
+            assert iam.authenticate(view) is not None
+        else:
+            with pytest.raises(AuthenticationError) as refused:
+                iam.authenticate(view)
+            assert "Host" in refused.value.message
+    assert "settings.allowed_hosts" in settings_problems({"allowed_hosts": []})
