@@ -32,14 +32,18 @@ class Authenticator(Protocol):
     def authenticate(self, request: RequestView, *, now: float) -> Principal | None: ...
 
 
-class SigV4Authenticator:
-    """``Authorization: AWS4-HMAC-SHA256 …`` or a presigned query: a user's access key or temporary credentials."""
+class _BuiltIn:
+    """A built-in authenticator: it asks the IAM it belongs to, and shows nothing of it in its repr."""
 
     def __init__(self, iam: IAM) -> None:
         self.iam = iam
 
     def __repr__(self) -> str:
-        return "SigV4Authenticator()"
+        return f"{type(self).__name__}()"
+
+
+class SigV4Authenticator(_BuiltIn):
+    """``Authorization: AWS4-HMAC-SHA256 …`` or a presigned query: a user's access key or temporary credentials."""
 
     def authenticate(self, request: RequestView, *, now: float) -> Principal | None:
         iam = self.iam
@@ -51,14 +55,8 @@ class SigV4Authenticator:
         return iam._from_signature(verified, now)
 
 
-class BearerAuthenticator:
+class BearerAuthenticator(_BuiltIn):
     """``Authorization: Bearer <jwt>``: a session token of this service, or a configured provider's JWT."""
-
-    def __init__(self, iam: IAM) -> None:
-        self.iam = iam
-
-    def __repr__(self) -> str:
-        return "BearerAuthenticator()"
 
     def authenticate(self, request: RequestView, *, now: float) -> Principal | None:
         authorization = request.header_values("authorization")
@@ -76,14 +74,8 @@ class BearerAuthenticator:
         return self.iam.from_token(token, now=now, request=request)
 
 
-class CookieAuthenticator:
+class CookieAuthenticator(_BuiltIn):
     """The session cookie set at login; unsafe methods must come from an allowed origin (CSRF)."""
-
-    def __init__(self, iam: IAM) -> None:
-        self.iam = iam
-
-    def __repr__(self) -> str:
-        return "CookieAuthenticator()"
 
     def authenticate(self, request: RequestView, *, now: float) -> Principal | None:
         iam = self.iam

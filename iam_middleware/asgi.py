@@ -13,7 +13,6 @@ import logging
 import math
 import re
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
@@ -23,9 +22,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ._exceptions import AccessDeniedError, BadRequestError, ConfigurationError, IAMError
 from ._iam import IAM
 from ._principal import Principal
-from ._request import RequestView
 from .asgi_routing import all_routes, methods_of, requirement_of, resolve, routes_of
-from .gate import NO_ROUTE, Gate, Reply, RequestContext, Target, decision_log, log_decision, new_request_id
+from .gate import (
+    NO_ROUTE,
+    ErrorHandler,
+    Gate,
+    Reply,
+    RequestContext,
+    Target,
+    decision_log,
+    log_decision,
+    new_request_id,
+)
+from .interfaces import from_asgi_scope as request_view
 from .policy import Decision
 from .recent import Recent, RecentDecisions, digest, header_placeholders
 from .routing import Permission, RuleTable, unknown_placeholders
@@ -54,27 +63,6 @@ class IAMCredentials(AuthCredentials):
         self.kind = principal.credential_kind
 
 
-def request_view(scope: Scope, body: bytes | None = None) -> RequestView:
-    """The sans-IO view of an ASGI scope: raw path and query as received, headers lower-cased in order.
-
-    ``raw_path`` is optional in ASGI; without it the decoded path is encoded again, so nothing downstream decodes
-    it a second time (a decoded ``%41`` must not become ``A``). A websocket handshake has no body: ``b""``."""
-    client = scope.get("client")
-    if body is None and scope["type"] == "websocket":
-        body = b""
-    scheme = scope.get("scheme", "http")
-    raw_path = scope.get("raw_path") or quote(scope.get("path", "/"), safe="/:@!$&'()*+,;=-._~").encode("ascii")
-    return RequestView(
-        method=scope.get("method", "GET") if scope["type"] == "http" else "GET",
-        raw_path=raw_path,
-        query_string=scope.get("query_string", b""),
-        headers=tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", ())),
-        client_host=client[0] if client else None,
-        scheme=scheme,
-        body=body,
-    )
-
-
 def request_digest(scope: Scope, headers: frozenset[bytes] | None) -> tuple[bytes, str | None]:
     """A digest of every input of a request's decision (never the raw credential as a key: docs/security.md section
     6): the request line, the peer and the ``headers`` a decision can read (None: every header); and the caller's
@@ -82,7 +70,7 @@ def request_digest(scope: Scope, headers: frozenset[bytes] | None) -> tuple[byte
     client = scope.get("client")
     peer = client[0] if client else ""
     line = f"{scope.get('method', '')}\0{scope.get('root_path', '')}\0{scope.get('scheme', '')}\0{peer}"
-    parts = [line.encode("latin-1", "surrogateescape"), scope.get("raw_path") or scope.get("path", "").encode(),
+    parts = [line.encode("utf-8", "surrogateescape"), scope.get("raw_path") or scope.get("path", "").encode(),
              scope.get("query_string", b"")]
     given: str | None = None
     for name, value in scope.get("headers", ()):
@@ -118,7 +106,7 @@ class IAMMiddleware:
         cors_preflight: bool = False,
         explain: bool = False,
         max_body_bytes: int = 10 * 1024 * 1024,
-        on_error: Any = None,
+        on_error: ErrorHandler | None = None,
     ) -> None:
         if undeclared not in ("warn", "error"):
             raise ConfigurationError("undeclared must be 'warn' or 'error'")

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from ._iam import IAM
 
 __all__ = [
+    "ErrorHandler",
     "Gate",
     "Reply",
     "RequestContext",
@@ -145,6 +146,10 @@ class RequestContext:
         return "WEBSOCKET" if self.websocket else self.request.method
 
 
+#: Shapes a refusal: called with the request's context and the error, returns the reply (None: the standard one).
+ErrorHandler = Callable[[RequestContext, IAMError], "Reply | None"]
+
+
 class Gate:
     """The request pipeline over one ``IAM``: the same decision, refusal and record for every shell.
 
@@ -162,7 +167,7 @@ class Gate:
         cors_preflight: bool = False,
         explain: bool = False,
         max_body_bytes: int = 10 * 1024 * 1024,
-        on_error: Callable[[RequestContext, IAMError], Reply | None] | None = None,
+        on_error: ErrorHandler | None = None,
     ) -> None:
         if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
             raise ConfigurationError(f"max_body_bytes must be a positive int, got {max_body_bytes!r}")

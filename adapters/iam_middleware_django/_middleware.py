@@ -13,7 +13,6 @@ import re
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
@@ -22,6 +21,7 @@ from django.urls import Resolver404, ResolverMatch, resolve
 
 from iam_middleware import IAM, AccessDeniedError, ConfigurationError, IAMError, RequestView
 from iam_middleware.gate import NO_ROUTE, Gate, Reply, RequestContext, Target
+from iam_middleware.interfaces import from_asgi_scope, from_wsgi_environ
 from iam_middleware.routing import Requirement, declared
 from iam_middleware.state import MemoryStore
 
@@ -30,7 +30,6 @@ __all__ = ["IAMMiddleware", "gate_for", "read_body", "request_view", "send"]
 logger = logging.getLogger("iam_middleware")
 
 _METHOD_OVERRIDES = ("HTTP_X_HTTP_METHOD_OVERRIDE", "HTTP_X_HTTP_METHOD", "HTTP_X_METHOD_OVERRIDE")
-_PATH_SAFE = "/:@!$&'()*+,;=~"
 # Django's route syntax to the rules table's: <int:id> -> {id}, <path:p> -> {p:path}.
 _DJANGO_PARAM = re.compile(r"<(?:([A-Za-z_]\w*):)?([A-Za-z_]\w*)>")
 _GATES: weakref.WeakKeyDictionary[IAM, Gate] = weakref.WeakKeyDictionary()
@@ -154,29 +153,11 @@ def requirement_of(match: ResolverMatch, method: str) -> tuple[Requirement | Non
 
 def request_view(request: HttpRequest) -> RequestView:
     """The sans-IO view of a Django request: under ASGI the scope as the server sent it (raw path, every header),
-    under WSGI the raw request target when the server passes it, else the re-quoted path."""
+    under WSGI the environ (``request.META``) with the scheme Django computed."""
     scope = getattr(request, "scope", None)
-    meta = request.META
     if isinstance(scope, dict):
-        client = scope.get("client")
-        raw_path = scope.get("raw_path") or quote(scope.get("path", "/"), safe=_PATH_SAFE).encode("ascii")
-        return RequestView(
-            method=str(scope.get("method", "GET")), raw_path=raw_path, query_string=scope.get("query_string", b""),
-            headers=tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", ())),
-            client_host=client[0] if client else None, scheme=str(scope.get("scheme", "http")))
-    target = meta.get("RAW_URI") or meta.get("REQUEST_URI")
-    if target:
-        raw_path = str(target).partition("?")[0].encode("latin-1")
-    else:
-        full = meta.get("SCRIPT_NAME", "") + meta.get("PATH_INFO", "")
-        raw_path = quote(full.encode("latin-1"), safe=_PATH_SAFE).encode("ascii") or b"/"
-    headers = [(key[5:].replace("_", "-").lower(), str(value)) for key, value in meta.items() if key[:5] == "HTTP_"]
-    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        if meta.get(key):
-            headers.append((key.replace("_", "-").lower(), str(meta[key])))
-    return RequestView(method=str(meta.get("REQUEST_METHOD", "GET")), raw_path=raw_path,
-                       query_string=str(meta.get("QUERY_STRING", "")).encode("latin-1"), headers=tuple(headers),
-                       client_host=meta.get("REMOTE_ADDR"), scheme=request.scheme or "http")
+        return from_asgi_scope(scope)
+    return from_wsgi_environ(request.META, scheme=request.scheme)
 
 
 def read_body(request: HttpRequest, limit: int, gate: Gate) -> bytes:

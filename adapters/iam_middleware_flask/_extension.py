@@ -12,7 +12,6 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound, RequestEntityTooLarge
@@ -28,7 +27,8 @@ from iam_middleware import (
     permission,
     public,
 )
-from iam_middleware.gate import NO_ROUTE, Gate, Target, decision_log, log_decision, new_request_id
+from iam_middleware.gate import NO_ROUTE, ErrorHandler, Gate, Target, decision_log, log_decision, new_request_id
+from iam_middleware.interfaces import from_wsgi_environ
 from iam_middleware.recent import Recent, RecentDecisions, digest, header_placeholders
 from iam_middleware.routing import PUBLIC, Requirement, declared
 
@@ -41,8 +41,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 _EXTENSION = "iam_middleware"
 # Flask rule syntax to the rules table's: <int:id> -> {id}, <path:p> -> {p:path}.
 _FLASK_PARAM = re.compile(r"<(?:([A-Za-z_]\w*)(?:\([^)]*\))?:)?([A-Za-z_]\w*)>")
-# What clients leave unencoded in a path (RFC 3986 pchar), for servers that do not pass the raw request target.
-_PATH_SAFE = "/:@!$&'()*+,;=~"
 _METHOD_OVERRIDES = ("HTTP_X_HTTP_METHOD_OVERRIDE", "HTTP_X_HTTP_METHOD", "HTTP_X_METHOD_OVERRIDE")
 
 
@@ -97,7 +95,7 @@ class IAMFlask:
         explain: bool = False,
         undeclared: str = "warn",
         max_body_bytes: int = 10 * 1024 * 1024,
-        on_error: Any = None,
+        on_error: ErrorHandler | None = None,
     ) -> None:
         if undeclared not in ("warn", "error"):
             raise ConfigurationError("undeclared must be 'warn' or 'error'")
@@ -224,7 +222,7 @@ class IAMFlask:
             target = NO_ROUTE if routing is not None or context.error is not None else self._target(app)
             if gate.needs_body(context, target):
                 body_read = True
-                context.request = context.request.with_body(self._body(gate))
+                context.request = context.request.with_body(read_body(gate.max_body_bytes))
         except RequestEntityTooLarge:
             gate.refuse(context, gate.body_too_large())
         except Exception:  # noqa: BLE001 - fail closed: a failing audit is a refusal, never a 500
@@ -276,38 +274,17 @@ class IAMFlask:
                          source_ip=ip, decision=decision, error=None, action=decision.action, resource=resource,
                          outcome=decision.kind.value)
 
-    def _body(self, gate: Gate) -> bytes:
-        """The body for SigV4's payload hash, cached for the view; bounded by the gate's ``max_body_bytes``."""
-        limit = gate.max_body_bytes
-        length = request.content_length
-        if length is not None and length > limit:
-            raise RequestEntityTooLarge()
-        current = request.max_content_length
-        if current is None or current > limit:
-            request.max_content_length = limit
-        return request.get_data(cache=True)
 
 
 def request_view(body: bytes | None = None) -> RequestView:
-    """The sans-IO view of the current WSGI request: the raw path as the client sent it when the server passes
-    it (``RAW_URI`` / ``REQUEST_URI``: Werkzeug, gunicorn, uWSGI, mod_wsgi), else the re-quoted ``PATH_INFO``."""
-    environ = request.environ
-    target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if target:
-        path = target.partition("?")[0]
-        if not path.startswith("/"):  # absolute-form request target (a proxy's)
-            path = urlsplit(path).path or "/"
-        raw_path = path.encode("latin-1")
-    else:
-        full = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        raw_path = quote(full.encode("latin-1"), safe=_PATH_SAFE).encode("ascii") or b"/"
-    return RequestView(
-        # As the client sent it (Werkzeug upper-cases request.method): the gate refuses a lower-case method.
-        method=environ.get("REQUEST_METHOD", "GET"),
-        raw_path=raw_path,
-        query_string=environ.get("QUERY_STRING", "").encode("latin-1"),
-        headers=tuple((name.lower(), value) for name, value in request.headers.items()),
-        client_host=request.remote_addr,
-        scheme=request.scheme,
-        body=body,
-    )
+    """The sans-IO view of the current WSGI request (``iam_middleware.interfaces.from_wsgi_environ``)."""
+    return from_wsgi_environ(request.environ, scheme=request.scheme, body=body)
+
+
+def read_body(limit: int) -> bytes:
+    """The current request's body, refused (``RequestEntityTooLarge``) past ``limit`` by its Content-Length before
+    reading and by Werkzeug's ``max_content_length`` while reading; kept for the view (``get_data`` caches it)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
+    request.max_content_length = min(limit, request.max_content_length or limit)
+    return request.get_data(cache=True)

@@ -16,7 +16,7 @@ from iam_middleware import IAM, public
 from iam_middleware.gate import Gate, Reply
 from iam_middleware.sts import OPERATIONS, handle, refused
 
-from ._extension import request_view
+from ._extension import read_body, request_view
 
 __all__ = ["token_service_blueprint"]
 
@@ -37,21 +37,13 @@ def _view(gate: Gate, operation: Callable[..., object]) -> Callable[[], Response
     def view() -> Response:
         context = gate.begin(request_view())
         try:
-            raw = _body(gate) if context.error is None else b""
+            raw = read_body(gate.max_body_bytes) if context.error is None else b""
         except RequestEntityTooLarge:
             return _response(refused(gate, context, gate.body_too_large()))
         return _response(handle(gate, context, operation, raw, request.headers.get("Content-Type")))  # type: ignore[arg-type]
 
     view.__name__ = operation.__name__
     return view
-
-
-def _body(gate: Gate) -> bytes:
-    limit = gate.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise RequestEntityTooLarge()
-    request.max_content_length = min(limit, request.max_content_length or limit)
-    return request.get_data(cache=True)
 
 
 def _response(reply: Reply) -> Response:
