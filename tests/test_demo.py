@@ -74,7 +74,12 @@ def test_rerunning_the_login_command_in_the_same_step_says_why_in_one_line(tmp_p
     with uvicorn_server(build_demo_app(iam)) as port:
         plan = demo_plan(iam, f"http://127.0.0.1:{port}", now=time.time())
         login = next(call["command"] for call in plan["calls"] if call["command"].startswith("TOKEN="))
-        script = f"{login} && echo first-ok\n{login} && echo second-ok; echo status=$?"
+        # The command reads the code when it runs; two runs that straddle a 30-second step would each get a fresh
+        # code. The code is read once, by the same CLI command, so the second run is the same step's code again.
+        read_code = f"$(iam-middleware totp code {plan['users']['bob']['totp_secret']})"
+        assert read_code in login
+        login = login.replace(read_code, "$CODE")
+        script = f"CODE={read_code}\n{login} && echo first-ok\n{login} && echo second-ok; echo status=$?"
         result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
                                 env={**os.environ, "PATH": _shell_path()})
     assert "first-ok" in result.stdout and "second-ok" not in result.stdout
