@@ -40,7 +40,7 @@ from .recent import Recent, RecentDecisions, digest, header_placeholders
 from .routing import Permission, RuleTable, unknown_placeholders
 from .state import MemoryStore
 
-__all__ = ["IAMCredentials", "IAMMiddleware", "read_body", "request_digest", "request_view"]
+__all__ = ["IAMCredentials", "IAMMiddleware", "decide_async", "read_body", "request_digest", "request_view"]
 
 logger = logging.getLogger("iam_middleware")
 
@@ -51,6 +51,24 @@ _METHOD_OVERRIDES = frozenset({b"x-http-method-override", b"x-http-method", b"x-
 _EXPIRY_POLL_SECONDS = 30.0
 # Path templates as Starlette writes them: ``{name}`` or ``{name:convertor}``.
 _ROUTE_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[A-Za-z_][A-Za-z0-9_]*)?\}")
+
+
+async def decide_async(gate: Gate, context: RequestContext, target: Target, *, offload: bool | None = None) -> None:
+    """``gate.decide`` from an event loop, without ever blocking it.
+
+    With shared state over the network (``offload``; by default, any store but ``MemoryStore``) the whole decision
+    runs in a worker thread. Otherwise it runs on the loop, and the one blocking step it may meet, loading an
+    identity provider's key set, is deferred to a worker thread before the decision is taken again.
+    """
+    if offload is None:
+        offload = not isinstance(gate.iam.store, MemoryStore)
+    if offload:
+        await anyio.to_thread.run_sync(gate.decide, context, target)
+        return
+    gate.decide(context, target, io="defer")
+    if context.pending_io is not None:
+        await anyio.to_thread.run_sync(context.pending_io)
+        gate.decide(context, target, io="skip")
 
 
 class IAMCredentials(AuthCredentials):
@@ -197,11 +215,7 @@ class IAMMiddleware:
             logger.exception("authorization failed closed (request %s)", context.request_id)
             gate.refuse(context, AccessDeniedError("The request could not be authorized.", code="AuthorizationFailed"))
         else:
-            if self._offload:
-                # Shared state over the network (Redis): keep blocking I/O off the event loop.
-                await anyio.to_thread.run_sync(gate.decide, context, target)
-            else:
-                gate.decide(context, target)
+            await decide_async(gate, context, target, offload=self._offload)
         if context.error is not None:
             await _send_refusal(scope, send, gate.render(context), context.error.code)
             return

@@ -44,6 +44,7 @@ from ._exceptions import (
 )
 from ._principal import Principal
 from ._request import RequestView, resolve_source_ip
+from .authenticators import FetchDeferred, FetchMode, fetching
 from .directory import Snapshot
 from .policy import Decision
 from .routing import PUBLIC, MissingValueError, Permission, Requirement, canonical_path, render, request_values
@@ -117,6 +118,7 @@ class RequestContext:
     start; authentication and the decision fill ``principal``, ``action``, ``resource``, ``decision`` and
     ``outcome`` (Public, Preflight, Allowed, ImplicitlyDenied, ExplicitlyDenied); ``error`` is what to answer when
     the request is refused. ``anonymous_reason`` says why a credential on a public route was not accepted.
+    ``pending_io`` is a blocking load a deferred decision is waiting for (see ``Gate.decide``).
     """
 
     request: RequestView
@@ -134,6 +136,7 @@ class RequestContext:
     outcome: str | None = None
     anonymous_reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    pending_io: Callable[[], None] | None = None
 
     @property
     def allowed(self) -> bool:
@@ -238,11 +241,20 @@ class Gate:
         return BodyTooLargeError(f"The request body is larger than {self.max_body_bytes} bytes.")
 
     # The decision ----------------------------------------------------------------------------------------------
-    def decide(self, context: RequestContext, target: Target) -> RequestContext:
+    def decide(self, context: RequestContext, target: Target, *, io: FetchMode = "inline") -> RequestContext:
         """Authenticate, render the route's permission and decide; record the outcome. Never raises: every
-        failure is a refusal in ``context.error`` (fail closed)."""
+        failure is a refusal in ``context.error`` (fail closed).
+
+        ``io="defer"`` is for shells on an event loop: a blocking load that falls due (an identity provider's key
+        set) is not done here but left in ``context.pending_io``, with nothing decided or recorded; the shell runs
+        it off the loop and decides again with ``io="skip"`` (``decide_async`` in ``iam_middleware.asgi``)."""
+        context.pending_io = None
         try:
-            self._decide(context, target)
+            with fetching(io):
+                self._decide(context, target)
+        except FetchDeferred as pending:
+            context.pending_io = pending.run
+            return context
         except IAMError as error:
             context.error = error
         except StateUnavailableError as exc:  # transient: the shared state a safe decision needs did not answer

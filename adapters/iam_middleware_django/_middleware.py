@@ -76,29 +76,44 @@ class IAMMiddleware:
             return self._acall(request)
         token = self.gate.enter()
         try:
-            refusal = self._check(request, self.gate.decide)
+            refusal = self._check(request)
             return refusal if refusal is not None else self.get_response(request)
         finally:
             self.gate.exit(token)
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
-        token = self.gate.enter()
+        gate = self.gate
+        token = gate.enter()
         try:
-            if isinstance(self.gate.iam.store, MemoryStore):
-                refusal = self._check(request, self.gate.decide)
+            if isinstance(gate.iam.store, MemoryStore):
+                context, target = self._prepare(request)
+                if context.error is None:
+                    # On the loop; the one blocking load it may meet (a provider's key set) runs in a thread.
+                    gate.decide(context, target, io="defer")
+                    if context.pending_io is not None:
+                        await sync_to_async(context.pending_io, thread_sensitive=False)()
+                        gate.decide(context, target, io="skip")
+                refusal = self._finish(request, context)
             else:  # shared state over the network (Redis): keep blocking I/O off the event loop
-                refusal = await sync_to_async(self._check, thread_sensitive=False)(request, self.gate.decide)
+                refusal = await sync_to_async(self._check, thread_sensitive=False)(request)
             if refusal is not None:
                 return refusal
             response: Awaitable[HttpResponseBase] = self.get_response(request)
             return await response
         finally:
-            self.gate.exit(token)
+            gate.exit(token)
 
-    def _check(self, request: HttpRequest,
-               decide: Callable[[RequestContext, Target], RequestContext]) -> HttpResponse | None:
+    def _check(self, request: HttpRequest) -> HttpResponse | None:
+        context, target = self._prepare(request)
+        if context.error is None:
+            self.gate.decide(context, target)
+        return self._finish(request, context)
+
+    def _prepare(self, request: HttpRequest) -> tuple[RequestContext, Target]:
+        """The request's context and route, with the body read if a signature covers it (or the refusal)."""
         gate = self.gate
         context = gate.begin(request_view(request))
+        target = NO_ROUTE
         try:
             target = NO_ROUTE if context.error is not None else self._target(request, gate.iam)
             if gate.needs_body(context, target):
@@ -108,10 +123,12 @@ class IAMMiddleware:
         except Exception:  # noqa: BLE001 - fail closed: a failing resolver is a refusal, never a 500
             logger.exception("authorization failed closed (request %s)", context.request_id)
             gate.refuse(context, AccessDeniedError("The request could not be authorized.", code="AuthorizationFailed"))
-        else:
-            decide(context, target)
+        return context, target
+
+    def _finish(self, request: HttpRequest, context: RequestContext) -> HttpResponse | None:
+        """The refusal to send, or None after handing the principal to the view."""
         if context.error is not None:
-            return send(gate.render(context))
+            return send(self.gate.render(context))
         for override in _METHOD_OVERRIDES:  # the action is the method received (docs/security.md)
             request.META.pop(override, None)
         request.iam_principal = context.principal  # type: ignore[attr-defined]

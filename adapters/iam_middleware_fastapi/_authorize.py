@@ -12,19 +12,17 @@ import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import anyio.to_thread
 from fastapi.dependencies.models import Dependant
 from starlette.exceptions import WebSocketException
 from starlette.requests import HTTPConnection, Request
 from starlette.routing import BaseRoute
 
 from iam_middleware import IAM, ConfigurationError, IAMCredentials, IAMError, Permission, Principal
-from iam_middleware.asgi import request_digest, request_view
+from iam_middleware.asgi import decide_async, request_digest, request_view
 from iam_middleware.asgi_routing import REQUIREMENT_FINDERS, ROUTE_CHILDREN, requirement_of
 from iam_middleware.gate import Gate, RequestContext, Target, render_permission
 from iam_middleware.policy import Decision
 from iam_middleware.recent import RecentDecisions, header_placeholders
-from iam_middleware.state import MemoryStore
 
 __all__ = ["Authorize", "find_requirement", "gate_of", "included_routes"]
 
@@ -92,10 +90,7 @@ class Authorize:
         except IAMError as error:
             gate.refuse(context, error)
         else:
-            if isinstance(gate.iam.store, MemoryStore):
-                gate.decide(context, target)
-            else:  # shared state over the network (Redis): keep blocking I/O off the event loop
-                await anyio.to_thread.run_sync(gate.decide, context, target)
+            await decide_async(gate, context, target)
         if context.error is not None:
             state["iam_context"] = context
             if websocket:

@@ -4,7 +4,7 @@ time comes in as ``now``, shared state through the ``StateStore`` protocol."""
 from __future__ import annotations
 
 from ._csrf import CSRFError, CSRFGuard, check_csrf
-from ._jwks import JWKSSource, JWTKey
+from ._jwks import FetchDeferred, FetchMode, JWKSSource, JWTKey, fetching
 from ._jwt import JWTValidationError, JWTVerifier, TrustedIssuer, VerifiedToken
 from ._login import LoginFailedError, LoginRecord, LoginService
 from ._passwords import PasswordHash, hash_password, verify_password
@@ -17,6 +17,8 @@ from ._totp import TOTPDevice, TOTPVerifier, new_device, provisioning_uri, qr_sv
 __all__ = [
     "CSRFError",
     "CSRFGuard",
+    "FetchDeferred",
+    "FetchMode",
     "IssuedSession",
     "JWKSSource",
     "JWTKey",
@@ -38,6 +40,7 @@ __all__ = [
     "VerifiedSignature",
     "VerifiedToken",
     "check_csrf",
+    "fetching",
     "hash_password",
     "new_device",
     "provisioning_uri",

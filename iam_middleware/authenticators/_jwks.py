@@ -15,9 +15,11 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey, EllipticCurvePublicKey
@@ -33,7 +35,7 @@ from .._exceptions import ConfigurationError
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["JWKSSource", "JWTKey", "PublicKey"]
+__all__ = ["FetchDeferred", "FetchMode", "JWKSSource", "JWTKey", "PublicKey", "fetching"]
 
 logger = logging.getLogger("iam_middleware.jwks")
 
@@ -300,12 +302,48 @@ def _fetch_capped(client: httpx.Client, url: str, timeout: float, max_bytes: int
     return bytes(body)
 
 
+#: How a JWKS load that falls due is done in the current context: ``inline`` (blocking, the default: worker threads
+#: and WSGI), ``defer`` (raise ``FetchDeferred`` so an event loop can run it elsewhere) or ``skip`` (decide with
+#: the keys at hand, after the deferred load ran).
+FetchMode = Literal["inline", "defer", "skip"]
+_FETCH_MODE: ContextVar[FetchMode] = ContextVar("iam_jwks_fetch_mode", default="inline")
+
+
+@contextmanager
+def fetching(mode: FetchMode) -> Iterator[None]:
+    """Run the block with JWKS loads done as ``mode`` says (see ``FetchMode``)."""
+    token = _FETCH_MODE.set(mode)
+    try:
+        yield
+    finally:
+        _FETCH_MODE.reset(token)
+
+
+class FetchDeferred(Exception):  # noqa: N818 - a signal to the shell, not an error
+    """A key set load fell due on an event loop: ``run()`` it off the loop, then decide again with ``skip``.
+
+    Raised instead of blocking; never a refusal. Authentication has changed no state when it is raised: keys are
+    chosen before any single-use or throttle bookkeeping.
+    """
+
+    def __init__(self, source: JWKSSource, now: float) -> None:
+        super().__init__(f"JWKS {source._source}: load deferred off the event loop")
+        self.source = source
+        self.now = now
+
+    def run(self) -> None:
+        """Load the key set now (blocking; a failure keeps the last good set, as any refresh does)."""
+        self.source._load(now=self.now)
+
+
 class JWKSSource:
     """A JWK Set to verify tokens against: from a dict (static), a file or a URL (both refreshed).
 
     Build one with :meth:`from_dict`, :meth:`from_file` or :meth:`from_url`. Fetching is lazy: the first
     :meth:`keys` call loads the set; call ``refresh(now=time.time())`` at startup to fail fast instead.
-    A URL fetch is blocking I/O (httpx, with a timeout and a size cap) on the calling thread.
+    A URL fetch is blocking I/O (httpx, with a timeout and a size cap) on the calling thread, except under
+    ``fetching("defer")``, where the async shells ask for it to be raised as ``FetchDeferred`` and run it in a
+    worker thread, so that the event loop never waits on an identity provider.
     """
 
     def __init__(
@@ -405,10 +443,22 @@ class JWKSSource:
         """
         if self._loader is None:
             return False
+        mode = _FETCH_MODE.get()
+        if mode == "inline":
+            return self._load(now=now)
+        if mode == "defer" and self._due(now):
+            raise FetchDeferred(self, now)
+        return False
+
+    def _due(self, now: float) -> bool:
+        last = self._last_attempt
+        # A clock that went backwards (now < last) must not freeze refreshing.
+        return last is None or not 0 <= now - last < self._min_refresh_interval
+
+    def _load(self, *, now: float) -> bool:
+        assert self._loader is not None
         with self._lock:
-            last = self._last_attempt
-            # A clock that went backwards (now < last) must not freeze refreshing.
-            if last is not None and 0 <= now - last < self._min_refresh_interval:
+            if not self._due(now):
                 return False
             self._last_attempt = now
             try:

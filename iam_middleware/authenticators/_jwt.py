@@ -40,7 +40,7 @@ from typing import Any, NoReturn
 from jwt.exceptions import DecodeError, InvalidSignatureError
 
 from .._exceptions import ConfigurationError, InvalidTokenError
-from ._jwks import _MAX_KID_LENGTH, JWKSSource, JWTKey, _new_jws
+from ._jwks import _MAX_KID_LENGTH, FetchDeferred, JWKSSource, JWTKey, _new_jws
 
 __all__ = [
     "AlgorithmNotAllowedError",
@@ -413,7 +413,7 @@ class JWTVerifier:
             if hit is not None and hit[0] <= now < hit[1]:
                 return hit[2]
             verified, valid_from = self._verify_uncached(token, now)
-        except InvalidTokenError:
+        except (InvalidTokenError, FetchDeferred):
             raise
         except Exception:
             raise JWTValidationError from None
