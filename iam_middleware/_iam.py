@@ -40,7 +40,7 @@ from ._settings import Settings, WebIdentityProvider
 from ._temporary import TemporaryCredential, TemporaryCredentials
 from .authenticators._csrf import CSRFGuard
 from .authenticators._jwt import JWTVerifier, VerifiedToken
-from .authenticators._login import LoginRecord, LoginService
+from .authenticators._login import USER_ID, LoginRecord, LoginService
 from .authenticators._sessions import SESSION_TYP, IssuedSession, SessionTokens
 from .authenticators._sigv4 import SigningCredential, SigV4Verifier, VerifiedSignature
 from .authenticators._throttle import LoginThrottle
@@ -327,7 +327,10 @@ class IAM:
     def _from_session(self, token: str, now: float) -> Principal:
         claims = self.sessions.verify(token, now=now)
         user = self.snapshot.user_by_arn(claims.principal_arn)
-        if user is None or not user.active:
+        # Bound to the user's id, not its name: a user deleted and re-created under the same name (a new id) is
+        # a new identity that the old user's sessions do not reach. (A session issued without an id, by a direct
+        # ``sessions.issue`` call, is bound by name only.)
+        if user is None or not user.active or claims.extra.get(USER_ID, user.id) != user.id:
             raise InvalidTokenError("The session's user no longer exists or is disabled.", code="SessionRevoked")
         return self.snapshot.user_principal(
             user, CredentialKind.SESSION, auth_time=float(claims.issued_at), mfa_time=claims.mfa_time,
@@ -375,7 +378,7 @@ class IAM:
         snapshot = self.snapshot
         if temporary.kind == "role":
             role = snapshot.role(temporary.arn)
-            if role is None:
+            if role is None or temporary.principal_id not in (None, role.id):
                 raise AuthenticationError("The role of these temporary credentials no longer exists.",
                                           code="InvalidClientTokenId", scheme="AWS4-HMAC-SHA256")
             principal = snapshot.role_principal(
@@ -385,7 +388,8 @@ class IAM:
             )
         else:
             user = snapshot.user_by_arn(temporary.arn)
-            if user is None or not user.active:
+            if user is None or not user.active or (
+                    temporary.principal_id not in (None, user.id)):
                 raise AuthenticationError("The user of these temporary credentials no longer exists or is disabled.",
                                           code="InvalidClientTokenId", scheme="AWS4-HMAC-SHA256")
             principal = snapshot.user_principal(
@@ -582,7 +586,7 @@ class IAM:
         user = self.snapshot.user(username)
         if user is None or user.password_hash is None:
             return None
-        return LoginRecord(user.arn, user.arn, user.password_hash, user.totp, active=user.active)
+        return LoginRecord(user.id, user.arn, user.password_hash, user.totp, active=user.active)
 
     def login(self, username: str, password: str, code: str, *, now: float | None = None,
               source_ip: str | None = None) -> IssuedSession:

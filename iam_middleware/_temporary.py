@@ -42,6 +42,9 @@ class TemporaryCredential:
     source: str | None = None  # the ARN of the caller that obtained it
     #: Condition keys the credential carries for its whole life (a web identity's ``<provider>:sub``, ...).
     context: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: The id of the user or role at issue: the credential ends when the name is re-created with another id (the
+    #: token service always sets it; without it the credential is bound by name only).
+    principal_id: str | None = None
 
     def __repr__(self) -> str:
         return (f"TemporaryCredential(access_key_id={self.access_key_id!r}, secret_access_key='********', "
@@ -89,6 +92,7 @@ class TemporaryCredentials:
         tags: Mapping[str, str] | None = None,
         source: str | None = None,
         context: Mapping[str, Any] | None = None,
+        principal_id: str | None = None,
     ) -> TemporaryCredential:
         key_id = "ASIA" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
         credential = TemporaryCredential(
@@ -97,7 +101,7 @@ class TemporaryCredentials:
             session_token=_session_token(),
             kind=kind, arn=arn, session_name=session_name, issued_at=now, expires_at=now + duration,
             mfa_time=mfa_time, session_policy=session_policy, tags=MappingProxyType(dict(tags or {})), source=source,
-            context=MappingProxyType(dict(context or {})),
+            context=MappingProxyType(dict(context or {})), principal_id=principal_id,
         )
         try:
             self._store.set(self._prefix + key_id, credential.to_json(), ttl=duration)

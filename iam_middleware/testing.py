@@ -27,6 +27,7 @@ import jwt as pyjwt
 from ._iam import IAM
 from ._principal import CredentialKind, Principal
 from ._temporary import TemporaryCredential
+from .authenticators._login import USER_ID
 from .authenticators._sigv4 import SigningCredential
 from .authenticators._sigv4_signer import SignedRequest
 from .authenticators._sigv4_signer import sign_request as _sign
@@ -105,7 +106,7 @@ def session_token(iam: IAM, user: str, *, now: float | None = None, mfa_age: flo
     at = _now(iam, now)
     if not 0 <= mfa_age <= at:
         raise ValueError("mfa_age must be between 0 and now")
-    return iam.sessions.issue(found.arn, now=at, mfa_time=at - mfa_age).token
+    return iam.sessions.issue(found.arn, now=at, mfa_time=at - mfa_age, extra={USER_ID: found.id}).token
 
 
 def web_identity_token(

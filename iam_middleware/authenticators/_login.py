@@ -38,6 +38,10 @@ class LoginFailedError(OTPError):
         super().__init__(_FAILED)
 
 
+#: The session record's field holding the user's id at login: a session is honoured only while the user has it.
+USER_ID = "user_id"
+
+
 def throttle_key_for(user_id: str) -> str:
     """The failure counter of one user (its stable id), shared by login and GetSessionToken."""
     return "user:" + user_id
@@ -136,7 +140,7 @@ class LoginService:
             self._fail(keys, now, source_ip, record, f"one-time code refused ({exc.code})")
         for key in keys:
             self._throttle.record_success(key)
-        issued = self._sessions.issue(record.principal_arn, now=now, mfa_time=now)
+        issued = self._sessions.issue(record.principal_arn, now=now, mfa_time=now, extra={USER_ID: record.user_id})
         logger.info("login succeeded for user %r, session %s", record.user_id, issued.session_id)
         return issued
 

@@ -32,10 +32,12 @@ _TOP = {"settings", "accounts", "policies", "groups", "users", "roles", "routes"
 _KEY_ID = re.compile(r"\w{1,128}", re.ASCII)
 _ACCOUNT_KEYS = frozenset({"name", "guardrails"})
 _GROUP_KEYS = frozenset({"account", "policies", "inline"})
-_USER_KEYS = frozenset({"name", "account", "path", "groups", "tags", "policies", "inline", "boundary", "password_hash",
-                        "totp_secret", "access_keys", "active"})
-_ROLE_KEYS = frozenset({"name", "account", "path", "tags", "policies", "inline", "boundary", "trust_policy",
+_USER_KEYS = frozenset({"name", "id", "account", "path", "groups", "tags", "policies", "inline", "boundary",
+                        "password_hash", "totp_secret", "access_keys", "active"})
+_ROLE_KEYS = frozenset({"name", "id", "account", "path", "tags", "policies", "inline", "boundary", "trust_policy",
                         "max_session_duration"})
+# AWS's unique ids: a four-letter kind (AIDA user, AROA role) and 17 more characters of base32's alphabet.
+_UNIQUE_ID = {"AIDA": re.compile(r"AIDA[A-Z2-7]{17}"), "AROA": re.compile(r"AROA[A-Z2-7]{17}")}
 _KEY_KEYS = frozenset({"id", "secret", "active"})
 
 
@@ -74,6 +76,7 @@ class _Builder:
         self.secrets = self._load_secrets()
         self.policies: dict[str, Policy] = {}
         self.broken: set[str] = set()  # named policies that failed validation
+        self._ids: dict[str, str] = {}  # unique id -> where it was given, users and roles alike
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -329,7 +332,8 @@ class _Builder:
                     keys.append(AccessKey(raw["id"], secret, self.flag(raw, "active", at)))
             self._user_keys.append(str(key))
             users.append(User(
-                account=account, name=name, arn=arn, id=stable_id("AIDA", arn), path=path, groups=member_of,
+                account=account, name=name, arn=arn, id=self.unique_id(entry, where, "AIDA", arn), path=path,
+                groups=member_of,
                 tags=self.tags(entry, where), policies=self.attached(entry, where, f"user/{name}"),
                 boundary=self.boundary(entry, where), password_hash=password_hash, totp=totp,
                 access_keys=tuple(keys), active=self.flag(entry, "active", where),
@@ -342,6 +346,22 @@ class _Builder:
                                  f"key {access_key.id} also belongs to {seen[access_key.id]}")
                 seen[access_key.id] = user.name
         return users
+
+    def unique_id(self, entry: Mapping[str, Any], where: str, kind: str, arn: str) -> str:
+        """The entry's declared ``id``, or one derived from its ARN. Sessions and temporary credentials are bound to
+        it: a user or role given a new id (re-created) is a new identity that no earlier credential reaches."""
+        declared = entry.get("id")
+        if declared is None:
+            unique = stable_id(kind, arn)
+        elif not isinstance(declared, str) or not _UNIQUE_ID[kind].fullmatch(declared):
+            self.problem(f"{where}.id", f"an id is {kind} and 17 more of A-Z and 2-7 (as AWS writes them)")
+            return stable_id(kind, arn)
+        else:
+            unique = declared
+        other = self._ids.setdefault(unique, where)
+        if other != where:
+            self.problem(f"{where}.id", f"{unique} is also the id of {other}")
+        return unique
 
     def _roles(self, accounts: Mapping[str, Account]) -> list[Role]:
         roles = []
@@ -371,7 +391,8 @@ class _Builder:
                 continue
             self._role_keys.append(str(key))
             roles.append(Role(
-                account=account, name=name, arn=arn, id=stable_id("AROA", arn), trust_policy=trust, path=path,
+                account=account, name=name, arn=arn, id=self.unique_id(entry, where, "AROA", arn), trust_policy=trust,
+                path=path,
                 tags=self.tags(entry, where), policies=self.attached(entry, where, f"role/{name}"),
                 boundary=self.boundary(entry, where), max_session_duration=duration,
             ))

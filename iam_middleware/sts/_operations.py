@@ -346,16 +346,17 @@ def get_session_token(call: Call) -> Answer:
     if user.totp is None:
         raise NoMFADeviceError(f"User {user.arn} has no TOTP device; enroll one before calling GetSessionToken.")
     # The access key alone must not allow guessing codes: the login throttle counts these failures too.
-    throttle_key = throttle_key_for(user.arn)  # the counter a password + code login of this user counts on
+    throttle_key = throttle_key_for(user.id)  # the counter a password + code login of this user counts on
     iam.throttle.check(throttle_key, now=call.now, source_ip=call.source_ip)
     try:
-        iam.totp.verify(user.arn, user.totp, code, now=call.now)
+        iam.totp.verify(user.id, user.totp, code, now=call.now)
     except OTPError:
         iam.throttle.record_failure(throttle_key, now=call.now, source_ip=call.source_ip)
         raise
     iam.throttle.record_success(throttle_key)
     credential = iam.temporary.issue(kind="user", arn=user.arn, session_name=user.name, now=call.now,
-                                     duration=duration, mfa_time=call.now, source=principal.arn)
+                                     duration=duration, mfa_time=call.now, source=principal.arn,
+                                     principal_id=user.id)
     logger.info("sts GetSessionToken: %s for %s (request %s)", credential.access_key_id, user.arn, call.request_id)
     return Answer({"Credentials": _credentials(credential)})
 
@@ -392,6 +393,7 @@ def assume_role(call: Call) -> Answer:
     credential = iam.temporary.issue(
         kind="role", arn=role.arn, session_name=session_name, now=call.now, duration=duration,
         mfa_time=principal.mfa_time if principal.mfa_present else None, session_policy=policy, source=principal.arn,
+        principal_id=role.id,
     )
     session = iam.principal_for_temporary(credential)
     logger.info("sts AssumeRole: %s as %s for %s (request %s)", credential.access_key_id, session.arn, principal.arn,
@@ -429,7 +431,8 @@ def assume_role_with_web_identity(call: Call) -> Answer:
                          why=f" (the role's maximum session duration is {role.max_session_duration} seconds)")
     credential = iam.temporary.issue(kind="role", arn=role.arn, session_name=session.session_name, now=call.now,
                                      duration=duration, tags=provider.session_tags(verified.claims),
-                                     source=provider.name, context=session.extra_context)
+                                     source=provider.name, context=session.extra_context,
+                                     principal_id=role.id)
     logger.info("sts AssumeRoleWithWebIdentity: %s as %s for a token of %s (request %s)", credential.access_key_id,
                 session.arn, provider.name, call.request_id)
     return Answer({"Credentials": _credentials(credential),
