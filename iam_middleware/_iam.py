@@ -45,7 +45,7 @@ from .authenticators._sessions import SESSION_TYP, IssuedSession, SessionTokens
 from .authenticators._sigv4 import SigningCredential, SigV4Verifier, VerifiedSignature
 from .authenticators._throttle import LoginThrottle
 from .authenticators._totp import TOTPVerifier
-from .directory import Snapshot, directory_from_dict, load_directory
+from .directory import Role, Snapshot, directory_from_dict, load_directory
 from .directory._load import _read_mapping
 from .policy import Caller, Decision, DecisionKind, Policy, PolicyKind, PolicySet, parse_policy
 from .policy._authorizer import Authorizer
@@ -138,6 +138,9 @@ class IAM:
         # per call would never hit and would flush the useful entries.
         self._resource_sets: dict[int, tuple[Policy, PolicySet]] = {}
         self._web_authorizers: dict[str, Authorizer] = {}
+        # Trust verdicts for outside tokens, by (trust policy, provider, role, the claims the context carries): a
+        # client refreshing its token is not evaluated again. Only for trust policies that read no request key.
+        self._trust_verdicts: dict[tuple[Any, ...], Decision] = {}
         #: Bumped when a credential this process may have cached stops being valid without a reload (a key gone from
         #: a provider's JWKS): the shells' recent decisions compare it, the bearer cache is dropped.
         self.credential_epoch = 0
@@ -317,8 +320,8 @@ class IAM:
                                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         return until
 
-    def _trust_reads_request(self, role: str) -> bool:
-        target = self.snapshot.role(role)
+    def _trust_reads_request(self, role: str | Role) -> bool:
+        target = self.snapshot.role(role) if isinstance(role, str) else role
         if target is None:  # pragma: no cover - the mapping just found it
             return True
         keys = self._resource_set(target.trust_policy).context_keys("sts:assumerolewithwebidentity")
@@ -416,12 +419,18 @@ class IAM:
             if claim in claims:
                 value = claims[claim]
                 context[f"{provider.name}:{claim}"] = list(value) if isinstance(value, (list, tuple)) else value
-        full = self.context_for(None, request, now=now, source_ip=source_ip)
-        full.update((k.lower(), v) for k, v in context.items())
-        decision = self._web_identity_authorizer(provider.name).authorize(
-            "sts:AssumeRoleWithWebIdentity", target.arn, full,
-            resource_policy=self._resource_set(target.trust_policy),
-        )
+        trust = self._resource_set(target.trust_policy)
+        verdict_key = _verdict_key(trust, provider.name, target.arn, context)
+        decision = self._trust_verdicts.get(verdict_key) if verdict_key is not None else None
+        if decision is None:
+            full = self.context_for(None, request, now=now, source_ip=source_ip)
+            full.update((k.lower(), v) for k, v in context.items())
+            decision = self._web_identity_authorizer(provider.name).authorize(
+                "sts:AssumeRoleWithWebIdentity", target.arn, full, resource_policy=trust)
+            if verdict_key is not None and not self._trust_reads_request(target):
+                if len(self._trust_verdicts) >= 10_000:  # a plain dict: safe to share with worker threads
+                    self._trust_verdicts.clear()
+                self._trust_verdicts[verdict_key] = decision
         if not decision.allowed:
             return None, decision
         session_name = str(claims.get(provider.session_name_claim, verified.subject or "web"))
@@ -630,6 +639,16 @@ def _merged(extra: Mapping[str, Any] | None, computed: dict[str, Any]) -> dict[s
     return full
 
 
+def _verdict_key(trust: PolicySet, provider: str, role: str, context: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """What a trust verdict depends on besides the request, or None when a claim value cannot be a key."""
+    items = tuple(sorted((name, tuple(value) if isinstance(value, list) else value) for name, value in context.items()))
+    try:
+        hash(items)
+    except TypeError:  # a claim holding an object: evaluated every time
+        return None
+    return (trust, provider, role, items)
+
+
 def _token_type(token: str) -> str | None:
     """The ``typ`` header of a JWT, unverified: it only picks which verifier runs, each verifying fully."""
     segment = token.split(".", 1)[0]
@@ -644,16 +663,17 @@ def _token_type(token: str) -> str | None:
 
 
 _DIGESTED_NAME = re.compile(r"-[0-9a-f]{12}\Z")
+_SESSION_NAME = re.compile(r"[A-Za-z0-9=,.@_-]{2,64}")
 
 
 def _safe_session_name(name: str) -> str:
     """A role session name from an outside subject, within IAM's rules (2-64 of ``\\w+=,.@-``) and injective: when
     anything had to be replaced or cut, a digest of the whole subject is appended, so two identities never share
     a session ARN (and ``aws:userid``)."""
-    cleaned = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "=,.@-_" else "-" for ch in name)
     # A name that already looks digested is digested again, so no subject can take another's mapped name.
-    if cleaned == name and 2 <= len(name) <= 64 and not _DIGESTED_NAME.search(name):
+    if _SESSION_NAME.fullmatch(name) and not _DIGESTED_NAME.search(name):
         return name
+    cleaned = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "=,.@-_" else "-" for ch in name)
     digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
     return f"{cleaned[:64 - 13]}-{digest}" if cleaned else f"web-{digest}"
 
