@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +33,9 @@ class CredentialKind(enum.StrEnum):
     WEB_IDENTITY = "web-identity"  # outside JWT mapped to a role session
 
 
+@functools.lru_cache(maxsize=4096)
 def _iso(ts: float) -> str:
+    # Memoised: a principal's aws:TokenIssueTime is asked for on every request it makes, and strftime is slow.
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
