@@ -263,9 +263,13 @@ class IAM:
         if principal.credential_kind is CredentialKind.SESSION:
             valid_until = min(valid_until, now + self.settings.session_cache_seconds)
         if valid_until > now:
-            if len(self._bearer_cache) >= 10_000:
-                self._bearer_cache.clear()
-            self._bearer_cache[key] = (principal, valid_until, snapshot)
+            cache = self._bearer_cache
+            if len(cache) >= 10_000:
+                try:  # the oldest goes (dicts keep insertion order); clearing all would re-verify every caller at once
+                    del cache[next(iter(cache))]
+                except (KeyError, RuntimeError, StopIteration):
+                    pass  # another thread changed the cache meanwhile: the bound is approximate
+            cache[key] = (principal, valid_until, snapshot)
         return principal
 
     def forget_cached_credentials(self) -> None:
