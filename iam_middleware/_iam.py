@@ -298,7 +298,7 @@ class IAM:
                                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         verified = self.web_identity.verify(token, now=now)
         provider = self._providers[verified.issuer]
-        honoured_until = self._honoured_until(token, verified, provider, now)
+        honoured_until = self.honoured_until(token, verified, provider, now)
         principal, decision = self.assume_role_with_web_identity(provider, verified, now=now, request=request,
                                                                  duration=honoured_until - now)
         if principal is None:
@@ -308,7 +308,7 @@ class IAM:
             )
         return principal, self._trust_reads_request(provider.role)
 
-    def _honoured_until(self, token: str, verified: VerifiedToken, provider: WebIdentityProvider, now: float) -> float:
+    def honoured_until(self, token: str, verified: VerifiedToken, provider: WebIdentityProvider, now: float) -> float:
         """The end of an outside token's use here: its ``exp``, but never more than ``max_token_lifetime`` after its
         ``iat`` (or after this process first saw it). Past that: refused, whatever ``exp`` says."""
         start = verified.issued_at

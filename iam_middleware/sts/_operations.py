@@ -38,6 +38,7 @@ from .._exceptions import (
     PolicyValidationError,
 )
 from .._iam import IAM
+from .._json import JSONError, loads
 from .._principal import CredentialKind, Principal, PrincipalType
 from .._request import RequestView
 from .._temporary import TemporaryCredential
@@ -175,19 +176,6 @@ class Call:
 
 
 # Body parsing ----------------------------------------------------------------------------------------------------
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise MalformedJSONError("The JSON body has a duplicate member name.")
-        found[key] = value
-    return found
-
-
-def _no_constants(name: str) -> Any:
-    raise MalformedJSONError(f"The JSON body has {name}, which is not JSON.")
-
-
 def parse_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
     """The JSON object a request carries, ``{}`` for an empty body. Requiring ``application/json`` also keeps
     browsers from sending these calls cross-site without a CORS preflight (login CSRF)."""
@@ -197,11 +185,9 @@ def parse_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
     if media_type != "application/json":
         raise UnsupportedMediaTypeError("Send the request body as JSON with Content-Type: application/json.")
     try:
-        data = json.loads(raw, object_pairs_hook=_object_without_duplicates, parse_constant=_no_constants)
-    except MalformedJSONError:
-        raise
-    except (ValueError, RecursionError):
-        raise MalformedJSONError("The request body is not valid UTF-8 JSON.") from None
+        data = loads(raw)
+    except JSONError as exc:
+        raise MalformedJSONError(f"The request body is not valid UTF-8 JSON: {exc}.") from None
     if not isinstance(data, dict):
         raise MalformedJSONError("The request body must be a JSON object.")
     return data
@@ -413,7 +399,7 @@ def assume_role_with_web_identity(call: Call) -> Answer:
                                 code="InvalidIdentityToken")
     verified = iam.web_identity.verify(token, now=call.now)
     provider = next(p for p in iam.settings.web_identity if p.issuer.issuer == verified.issuer)
-    iam._honoured_until(token, verified, provider, call.now)  # an outside token older than max_token_lifetime: no
+    iam.honoured_until(token, verified, provider, call.now)  # an outside token older than max_token_lifetime: no
     wanted = role_arn or provider.role
     role = iam.snapshot.role(wanted)
     refused = ("Not authorized to perform sts:AssumeRoleWithWebIdentity on resource: "
