@@ -18,7 +18,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.routing import BaseRoute
 
 from iam_middleware import IAM, ConfigurationError, IAMCredentials, IAMError, Permission, Principal
-from iam_middleware.asgi import decide_async, request_digest, request_view
+from iam_middleware.asgi import decide_async, read_body, request_digest, request_view
 from iam_middleware.asgi_routing import REQUIREMENT_FINDERS, ROUTE_CHILDREN, requirement_of
 from iam_middleware.gate import Gate, RequestContext, Target, render_permission
 from iam_middleware.policy import Decision
@@ -149,21 +149,16 @@ def refused_context(state: Mapping[str, Any], error: Exception) -> RequestContex
 
 async def _body(request: Request, gate: Gate) -> bytes:
     """The body (kept for the endpoint), refused past the gate's limit: by Content-Length before reading, and while
-    reading when there is none (chunked), so an unbounded body is never buffered."""
-    limit = gate.max_body_bytes
+    reading (``read_body``, the middleware's reader) when there is none, so an unbounded body is never buffered."""
     length = request.headers.get("content-length")
-    if length is not None:
-        if not length.isdigit() or int(length) > limit:
+    if length is not None and (not length.isdigit() or int(length) > gate.max_body_bytes):
+        raise gate.body_too_large()
+    read: bytes | None = getattr(request, "_body", None)  # FastAPI reads it first for an endpoint's body parameters
+    if read is not None:
+        if len(read) > gate.max_body_bytes:
             raise gate.body_too_large()
-        return await request.body()
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise gate.body_too_large()
-        chunks.append(chunk)
-    body = b"".join(chunks)
+        return read
+    body = await read_body(request.receive, gate)
     request._body = body  # what Request.body() returns from now on: the endpoint reads the same bytes
     return body
 
