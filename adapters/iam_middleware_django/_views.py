@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from iam_middleware import IAM, IAMError, Permission, public
 from iam_middleware.gate import Target
-from iam_middleware.sts import OPERATIONS, handle, refused
+from iam_middleware.sts import OPERATIONS, handle, not_routed, refused
 
 from ._middleware import gate_for, read_body, request_view, send
 
@@ -62,10 +62,10 @@ def _view(iam: IAM | None, operation: Callable[..., Any], max_body_bytes: int) -
     @csrf_exempt
     @public
     def view(request: HttpRequest) -> HttpResponse:
-        if request.method != "POST":
-            return HttpResponse(status=405, headers={"Allow": "POST"})
         gate = gate_for(iam)
         context = gate.begin(request_view(request))
+        if request.method != "POST":
+            return send(not_routed(gate, context, method_allowed=False))
         try:
             body = read_body(request, max_body_bytes, gate)
         except IAMError as error:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._handle import NOT_FOUND_MESSAGE, handle, refused
+from ._handle import NOT_FOUND_MESSAGE, MethodNotAllowedError, NoSuchOperationError, handle, not_routed, refused
 from ._operations import (
     OPERATIONS,
     CredentialKindError,
@@ -34,12 +34,15 @@ __all__ = [
     "InvalidParameterError",
     "MalformedJSONError",
     "MalformedPolicyDocumentError",
+    "MethodNotAllowedError",
     "MissingParameterError",
     "NoMFADeviceError",
+    "NoSuchOperationError",
     "NotASessionError",
     "TokenService",
     "UnsupportedMediaTypeError",
     "handle",
+    "not_routed",
     "refused",
     "token_service",
 ]

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -22,12 +22,10 @@ from .._iam import IAM
 from ..asgi import read_body, request_view
 from ..gate import Gate, Reply
 from ..routing import PUBLIC
-from ._handle import NOT_FOUND_MESSAGE, handle, refused
+from ._handle import handle, not_routed, refused
 from ._operations import OPERATIONS, Answer, Call
 
 __all__ = ["TokenService", "token_service"]
-
-_HTTP_CODES = {404: "NotFound", 405: "MethodNotAllowed"}
 
 
 class TokenService:
@@ -75,13 +73,10 @@ class TokenService:
                                                  request.headers.get("content-type")))
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
-        """Unknown paths and methods, answered in the service's JSON error shape."""
-        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        """Unknown paths and methods: the gate's refusal, as every other answer of the service."""
         context = self.gate.begin(request_view(request.scope))
-        headers = {**(exc.headers or {} if isinstance(exc, HTTPException) else {}),
-                   "X-Request-Id": context.request_id}
-        return JSONResponse({"error": _HTTP_CODES.get(status, "BadRequest"), "message": NOT_FOUND_MESSAGE,
-                             "request_id": context.request_id}, status_code=status, headers=headers)
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        return _response(not_routed(self.gate, context, method_allowed=status != 405))
 
 
 def token_service(iam: IAM, *, max_body_bytes: int = 64 * 1024) -> TokenService:

@@ -15,12 +15,26 @@ from .._exceptions import AccessDeniedError, IAMError
 from ..gate import Gate, Reply, RequestContext
 from ._operations import OPERATIONS, Answer, Call, parse_body
 
-__all__ = ["NOT_FOUND_MESSAGE", "handle", "refused"]
+__all__ = ["NOT_FOUND_MESSAGE", "MethodNotAllowedError", "NoSuchOperationError", "handle", "not_routed", "refused"]
 
 logger = logging.getLogger("iam_middleware.sts")
 
 NOT_FOUND_MESSAGE = ("No such operation: the token service takes POST to "
                      + ", ".join(OPERATIONS) + ".")
+
+
+class NoSuchOperationError(IAMError):
+    """A path of the token service that names no operation."""
+
+    status_code = 404
+    code = "NotFound"
+
+
+class MethodNotAllowedError(IAMError):
+    """An operation called with another method than POST."""
+
+    status_code = 405
+    code = "MethodNotAllowed"
 
 
 def handle(gate: Gate, context: RequestContext, operation: Callable[[Call], Answer], raw: bytes,
@@ -45,6 +59,13 @@ def handle(gate: Gate, context: RequestContext, operation: Callable[[Call], Answ
                *((name.lower(), value) for name, value in answer.headers.items()),
                ("cache-control", "no-store"), ("x-request-id", context.request_id)]
     return Reply(200, headers, payload)
+
+
+def not_routed(gate: Gate, context: RequestContext, *, method_allowed: bool) -> Reply:
+    """The refusal of a call that reaches no operation: an unknown path (404) or a method other than POST (405)."""
+    if method_allowed:
+        return refused(gate, context, NoSuchOperationError(NOT_FOUND_MESSAGE))
+    return refused(gate, context, MethodNotAllowedError(NOT_FOUND_MESSAGE, headers={"Allow": "POST"}))
 
 
 def refused(gate: Gate, context: RequestContext, error: IAMError) -> Reply:
