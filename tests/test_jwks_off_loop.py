@@ -9,20 +9,22 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import Depends
 from jwt.algorithms import OKPAlgorithm
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from iam_middleware import IAM, IAMMiddleware, WebIdentityProvider, permission
+from iam_middleware import IAM, IAMMiddleware, Principal, WebIdentityProvider, permission
 from iam_middleware.authenticators import FetchDeferred, JWKSSource, TrustedIssuer, fetching
+from iam_middleware_fastapi import Authorize
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 T0 = 1_800_000_000.0
@@ -60,6 +62,8 @@ def iam_with(provider: Provider, **source: Any) -> tuple[IAM, JWKSSource]:
 
 
 loop_threads: list[int] = []
+# FastAPI resolves endpoint annotations in this module's globals.
+MayGet = Annotated[Principal, Depends(Authorize("orders:GetOrder", "arn:app:orders::{account}:order/{order_id}"))]
 
 
 @permission("orders:GetOrder", resource="arn:app:orders::{account}:order/{order_id}")
@@ -74,16 +78,15 @@ def middleware_client(iam: IAM) -> httpx.AsyncClient:
 
 
 def fastapi_client(iam: IAM) -> httpx.AsyncClient:
-    from fastapi import Depends, FastAPI
+    from fastapi import FastAPI
 
-    from iam_middleware_fastapi import Authorize, install
+    from iam_middleware_fastapi import install
 
     app = FastAPI()
     install(app, iam, middleware=False)
 
     @app.get("/orders/{order_id}")
-    async def order(order_id: str, principal: Any = Depends(Authorize(
-            "orders:GetOrder", "arn:app:orders::{account}:order/{order_id}"))) -> str:
+    async def order(order_id: str, principal: MayGet) -> str:
         loop_threads.append(threading.get_ident())
         return str(principal.arn)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from iam_middleware import ConfigurationError, IAM
+from iam_middleware import IAM, ConfigurationError
 from iam_middleware._exceptions import AuthenticationError, InvalidTokenError
 
 from ._support import (
