@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import _check, _demo, _init, _simulate, _tools, _validate
+from . import _authz, _check, _demo, _init, _simulate, _tools, _validate
 
 __all__ = ["main"]
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     _init.add_parser(commands)
     _simulate.add_parser(commands)
     _demo.add_parser(commands)
+    _authz.add_parser(commands)
     _tools.add_parsers(commands)
     return parser
 

@@ -24,10 +24,10 @@ from adapters._support import ARN, NOW, PASSWORD, SEEDS, demo_iam
 from iam_middleware import IAM
 from iam_middleware.testing import session_token, sign_request, web_identity_token
 
-from . import _apps
+from . import _apps, _gateways
 
-SHELLS = ("starlette", "fastapi", "fastapi-alone", "flask", "django-wsgi", "django-asgi")
-ASGI = ("starlette", "fastapi", "fastapi-alone", "django-asgi")
+SHELLS = ("starlette", "fastapi", "fastapi-alone", "flask", "django-wsgi", "django-asgi", "authz-nginx", "authz-envoy")
+ASGI = ("starlette", "fastapi", "fastapi-alone", "django-asgi", "authz-nginx", "authz-envoy")
 WSGI = ("flask", "django-wsgi")
 PEER = "198.51.100.7"
 
@@ -118,9 +118,15 @@ class Row:
 
 
 _ALONE = "without the middleware only routes that depend on Authorize are checked; FastAPI answers the rest"
-_WSGI_JOINS = "WSGI servers join a repeated header into one value, which the gate and the app then both read"
-NO_WS: dict[str, Answer | None] = {"flask": None, "django-wsgi": None, "django-asgi": None}
-_NO_WS = "Flask and Django (without Channels) have no websockets"
+_WSGI_JOINS = ("WSGI servers join a repeated header into one value, which the gate and the app then both read; so "
+               "does Envoy for the authorizer (the upstream behind it reads the merged value too)")
+NO_WS: dict[str, Answer | None] = {"flask": None, "django-wsgi": None, "django-asgi": None, "authz-nginx": None,
+                                   "authz-envoy": None}
+_NO_WS = ("Flask and Django (without Channels) have no websockets; the gateways' authorizer does not decide "
+          "handshakes yet (docs/gateways.md)")
+_NO_BODY = ("nginx never forwards the body to auth_request: a signature over a payload is refused as unverifiable "
+            "(docs/gateways.md)")
+_ENVOY_JOINS = {"authz-envoy": Answer(401, "InvalidToken")}
 _WS_CLOSE = ("the middleware answers a refused handshake with the refusal itself (the ASGI denial response); a "
              "dependency runs once the handshake is routed, so FastAPI alone closes it with 1008 and the code")
 
@@ -131,7 +137,8 @@ ROWS = [
     Row("session with MFA allowed", lambda iam: Wire("DELETE", "/orders/42", bob(iam)), Answer(200, by=ARN["bob"])),
     Row("bad bearer", lambda iam: Wire("GET", "/orders/42", bearer("abc.def.ghi")), Answer(401, "MalformedToken")),
     Row("two Authorization headers", lambda iam: Wire("GET", "/orders/42", alice(iam) + alice(iam)),
-        Answer(401, "InvalidHeader"), {shell: Answer(401, "InvalidToken") for shell in WSGI}, _WSGI_JOINS),
+        Answer(401, "InvalidHeader"), {**{shell: Answer(401, "InvalidToken") for shell in WSGI}, **_ENVOY_JOINS},
+        _WSGI_JOINS),
     Row("web identity token", lambda iam: Wire("GET", "/orders/42", partner(iam)),
         Answer(200, by="arn:app:sts::111122223333:assumed-role/partner/p-1")),
     Row("sigv4 allowed", lambda iam: Wire("GET", "/orders/42", signed(iam, "GET", "/orders/42")),
@@ -140,10 +147,11 @@ ROWS = [
         Answer(401, "SignatureDoesNotMatch")),
     Row("sigv4 signed body", lambda iam: Wire("POST", "/orders/42/notes",
                                               signed(iam, "POST", "/orders/42/notes", b"note 1"), b"note 1"),
-        Answer(200, by=ARN["carol"], body={"body": "note 1"})),
+        Answer(200, by=ARN["carol"], body={"body": "note 1"}), {"authz-nginx": Answer(401, "PayloadNotForwarded")},
+        _NO_BODY),
     Row("sigv4 body changed", lambda iam: Wire("POST", "/orders/42/notes",
                                                signed(iam, "POST", "/orders/42/notes", b"note 1"), b"note 2"),
-        Answer(401, "SignatureDoesNotMatch")),
+        Answer(401, "SignatureDoesNotMatch"), {"authz-nginx": Answer(401, "PayloadNotForwarded")}, _NO_BODY),
     Row("cookie, cross-site unsafe", lambda iam: Wire("DELETE", "/orders/42", cookie(iam, "bob", "https://evil.example")),
         Answer(403, "CSRFCheckFailed")),
     Row("cookie, same site", lambda iam: Wire("DELETE", "/orders/42", cookie(iam, "bob", "http://127.0.0.1:8000")),
@@ -182,8 +190,8 @@ ROWS = [
     Row("header once", lambda iam: Wire("GET", "/by-header", alice(iam) + (("x-team", "red"),)),
         Answer(200, body={"team": "red"})),
     Row("header twice", lambda iam: Wire("GET", "/by-header", alice(iam) + (("x-team", "red"), ("x-team", "blue"))),
-        Answer(400, "AmbiguousParameter"), {shell: Answer(200, body={"team": "red,blue"}) for shell in WSGI},
-        _WSGI_JOINS),
+        Answer(400, "AmbiguousParameter"),
+        {shell: Answer(200, body={"team": "red,blue"}) for shell in (*WSGI, "authz-envoy")}, _WSGI_JOINS),
     Row("websocket with bearer", lambda iam: Wire("GET", "/ws", alice(iam), websocket=True), Answer(101),
         NO_WS, _NO_WS),
     Row("websocket anonymous", lambda iam: Wire("GET", "/ws", websocket=True),
@@ -306,6 +314,8 @@ def _app(shell: str, iam: IAM) -> Any:
         return _apps.fastapi_app(iam, middleware=False)
     if shell.startswith("django"):
         return _apps.django_app(iam, asgi=shell == "django-asgi")
+    if shell.startswith("authz-"):
+        return _gateways.gateway_app(shell.removeprefix("authz-"), iam)
     return _apps.flask_app(iam)
 
 
