@@ -37,7 +37,7 @@ from .gate import (
 from .interfaces import from_asgi_scope as request_view
 from .policy import Decision
 from .recent import Recent, RecentDecisions, digest, header_placeholders
-from .routing import Permission, RuleTable, unknown_placeholders
+from .routing import Permission, Requirement, RuleTable, unknown_placeholders
 from .state import MemoryStore
 
 __all__ = ["IAMCredentials", "IAMMiddleware", "decide_async", "read_body", "request_digest", "request_view"]
@@ -140,17 +140,11 @@ class IAMMiddleware:
         self._recent = RecentDecisions(iam)
 
     # Start-up audit ----------------------------------------------------------------------------------------------
-    def audit(self) -> list[str]:
-        """Check every route: declared twice, or naming a path parameter the route lacks, is an error; undeclared
-        ones are listed (``"METHOD /template"``), logged or refused according to ``undeclared``, and denied."""
-        routes = routes_of(self._routes_from)
-        undeclared: list[str] = []
-        if routes is None and not self.rules:
-            logger.warning("the app has no router to read and no rules table is given: every request is denied")
-        for entry in self.rules.rules:
-            if isinstance(entry.requirement, Permission):
-                self._recent.name_headers(header_placeholders(entry.requirement))
-        for path, route in all_routes(routes or []):
+    def routes(self) -> list[tuple[str, str, Requirement | None]]:
+        """Every route's methods as (method, path template, what it requires; None: nothing declared), read as the
+        audit reads them: declared twice, or naming a path parameter the route lacks, is a ConfigurationError."""
+        found: list[tuple[str, str, Requirement | None]] = []
+        for path, route in all_routes(routes_of(self._routes_from) or []):
             methods = methods_of(route)
             for method in methods:
                 if method == "HEAD" and "GET" in methods:
@@ -160,12 +154,27 @@ class IAMMiddleware:
                 if requirement is not None and rule is not None:
                     raise ConfigurationError(f"{method} {path} is declared both next to the route and in the "
                                              "rules table; declare it once")
-                found = requirement if requirement is not None else (rule.requirement if rule else None)
-                if found is None:
-                    undeclared.append(f"{method} {path}")
-                elif isinstance(found, Permission):
-                    _check_placeholders(found, path, method)
-                    self._recent.name_headers(header_placeholders(found))
+                if requirement is None and rule is not None:
+                    requirement = rule.requirement
+                if isinstance(requirement, Permission):
+                    _check_placeholders(requirement, path, method)
+                found.append((method, path, requirement))
+        return found
+
+    def audit(self) -> list[str]:
+        """Check every route: declared twice, or naming a path parameter the route lacks, is an error; undeclared
+        ones are listed (``"METHOD /template"``), logged or refused according to ``undeclared``, and denied."""
+        undeclared: list[str] = []
+        if routes_of(self._routes_from) is None and not self.rules:
+            logger.warning("the app has no router to read and no rules table is given: every request is denied")
+        for entry in self.rules.rules:
+            if isinstance(entry.requirement, Permission):
+                self._recent.name_headers(header_placeholders(entry.requirement))
+        for method, path, requirement in self.routes():
+            if requirement is None:
+                undeclared.append(f"{method} {path}")
+            elif isinstance(requirement, Permission):
+                self._recent.name_headers(header_placeholders(requirement))
         if undeclared:
             message = "routes with no permission declared (denied to everyone): " + ", ".join(undeclared)
             if self.undeclared == "error":

@@ -167,11 +167,10 @@ class IAMFlask:
                                      "declare it once")
         return found if found is not None else rule.requirement if rule is not None else None
 
-    def audit(self, app: Flask | None = None) -> list[str]:
-        """Check every endpoint: declared twice is an error; undeclared ones are returned (and denied at run time)."""
-        app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-        state: _AppState | None = app.extensions.get(_EXTENSION)
-        undeclared = []
+    def routes(self, app: Flask) -> list[tuple[str, str, Requirement | None]]:
+        """Every endpoint's methods as (method, rule, what it requires; None: nothing declared), read as the audit
+        reads them: declared twice is a ConfigurationError."""
+        found: list[tuple[str, str, Requirement | None]] = []
         for url_rule in app.url_map.iter_rules():
             methods = url_rule.methods or set()
             for method in sorted(methods):
@@ -179,11 +178,19 @@ class IAMFlask:
                     continue
                 if method == "HEAD" and "GET" in methods:
                     continue  # authorized as the view's GET
-                requirement = self.requirement(app, url_rule, method)
-                if requirement is None:
-                    undeclared.append(f"{method} {url_rule.rule}")
-                elif isinstance(requirement, Permission) and state is not None:
-                    state.recent.name_headers(header_placeholders(requirement))
+                found.append((method, url_rule.rule, self.requirement(app, url_rule, method)))
+        return found
+
+    def audit(self, app: Flask | None = None) -> list[str]:
+        """Check every endpoint: declared twice is an error; undeclared ones are returned (and denied at run time)."""
+        app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+        state: _AppState | None = app.extensions.get(_EXTENSION)
+        undeclared = []
+        for method, rule, requirement in self.routes(app):
+            if requirement is None:
+                undeclared.append(f"{method} {rule}")
+            elif isinstance(requirement, Permission) and state is not None:
+                state.recent.name_headers(header_placeholders(requirement))
         if undeclared:
             message = "endpoints with no permission declared (denied to everyone): " + ", ".join(undeclared)
             if self.undeclared == "error":

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import _authz, _check, _demo, _init, _simulate, _tools, _validate
+from . import _access, _authz, _check, _demo, _init, _policytest, _simulate, _tools, _validate
 
 __all__ = ["main"]
 
@@ -20,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     _check.add_parser(commands)
     _init.add_parser(commands)
     _simulate.add_parser(commands)
+    _access.add_parser(commands)
+    _policytest.add_parser(commands)
     _demo.add_parser(commands)
     _authz.add_parser(commands)
     _tools.add_parsers(commands)

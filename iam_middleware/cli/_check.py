@@ -15,15 +15,19 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ConfigurationError
 from .._iam import IAM
 from ..directory import Snapshot
 from ..policy import Policy, Severity
 from ..policy._lint import lint_policy
+from ..routing import Requirement
 
-__all__ = ["add_parser", "audit_app"]
+if TYPE_CHECKING:
+    from ..asgi import IAMMiddleware
+
+__all__ = ["add_parser", "app_routes", "audit_app"]
 
 
 def add_parser(commands: Any) -> None:
@@ -63,19 +67,45 @@ def _load_app(spec: str) -> Any:
     return app
 
 
-def audit_app(app: Any, iam: IAM) -> list[str]:
-    """The undeclared routes of ``app`` (Starlette, FastAPI, IAMMiddleware or Flask) against ``iam``; raises
-    ConfigurationError for a route declared twice or naming a parameter it does not have."""
-    if hasattr(app, "url_map") and hasattr(app, "view_functions"):  # Flask
-        from iam_middleware_flask import IAMFlask
+def _is_flask(app: Any) -> bool:
+    return hasattr(app, "url_map") and hasattr(app, "view_functions")
 
-        state = getattr(app, "extensions", {}).get("iam_middleware")
-        guard = getattr(state, "guard", None) or IAMFlask(iam=iam, undeclared="warn")
-        return guard.audit(app)
+
+def _flask_guard(app: Any, iam: IAM) -> Any:
+    """The app's own IAMFlask, or one over ``iam`` as ``IAMFlask(app, iam)`` would be."""
+    from iam_middleware_flask import IAMFlask
+
+    state = getattr(app, "extensions", {}).get("iam_middleware")
+    return getattr(state, "guard", None) or IAMFlask(iam=iam, undeclared="warn")
+
+
+def _asgi_shell(app: Any, iam: IAM) -> IAMMiddleware:
+    """The middleware over the app's router (an IAMMiddleware given is unwrapped), as its start-up audit runs."""
     from ..asgi import IAMMiddleware
 
     inner = app.app if isinstance(app, IAMMiddleware) else app
-    return IAMMiddleware(inner, iam=iam, routes_from=inner).audit()
+    return IAMMiddleware(inner, iam=iam, routes_from=inner)
+
+
+def audit_app(app: Any, iam: IAM) -> list[str]:
+    """The undeclared routes of ``app`` (Starlette, FastAPI, IAMMiddleware or Flask) against ``iam``; raises
+    ConfigurationError for a route declared twice or naming a parameter it does not have."""
+    if _is_flask(app):
+        return list(_flask_guard(app, iam).audit(app))
+    return list(_asgi_shell(app, iam).audit())
+
+
+def app_routes(app: Any, iam: IAM) -> list[tuple[str, str, Requirement | None]] | None:
+    """Every route of ``app`` as (method, path template, what it requires; None: undeclared), read by the same
+    shells as ``audit_app``; None for an ASGI app without a router to read (its rules table then governs)."""
+    if _is_flask(app):
+        return list(_flask_guard(app, iam).routes(app))
+    from ..asgi_routing import routes_of
+
+    shell = _asgi_shell(app, iam)
+    if routes_of(shell.app) is None:
+        return None
+    return list(shell.routes())
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
