@@ -15,6 +15,7 @@ from typing import Any
 from ._exceptions import ConfigurationError
 from .authenticators._jwks import JWKSSource, JWTKey
 from .authenticators._jwt import TrustedIssuer
+from .state._redis_url import parse_redis_url
 
 __all__ = ["Settings", "WebIdentityProvider"]
 
@@ -161,7 +162,7 @@ class Settings:
             raise ConfigurationError(f"invalid settings ({len(problems)} problem(s)):\n  " + "\n  ".join(problems))
         vault = _SecretsFile(raw.get("secrets_file"), base_dir)
         if "redis_url" in raw:
-            kwargs["redis_url"] = _secret(raw["redis_url"], "settings.redis_url", vault)
+            kwargs["redis_url"] = _redis_url(_secret(raw["redis_url"], "settings.redis_url", vault))
         if "session_secret" in raw:
             secret = _secret(raw["session_secret"], "settings.session_secret", vault)
             if len(secret.encode()) < 32:
@@ -207,6 +208,16 @@ def _secret(value: Any, where: str, vault: _SecretsFile | None = None) -> str:
     if value.startswith("secret:") and vault is not None:
         return vault.get(value[len("secret:"):], where)
     return value
+
+
+def _redis_url(url: str) -> str:
+    """``url`` if it is one of the forms docs/operations.md lists; else refused at load, without showing the URL (it
+    may hold a password)."""
+    try:
+        parse_redis_url(url)
+    except ValueError as exc:
+        raise ConfigurationError(f"settings.redis_url: {exc}") from None
+    return url
 
 
 def _provider(entry: Any, where: str, base_dir: Path) -> WebIdentityProvider:

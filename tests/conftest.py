@@ -1,4 +1,4 @@
-"""Project-wide test setup: hypothesis profiles and the real redis-server fixtures."""
+"""Project-wide test setup: hypothesis profiles and the real redis-server fixtures (one server, cluster, Sentinel)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import pytest
 from hypothesis import settings
 
-pytest_plugins = ["_redis_server"]
+pytest_plugins = ["_redis_server", "_redis_cluster", "_redis_sentinel"]
 
 # "ci" keeps the whole suite within a few minutes on 2 cores; "dev" keeps hypothesis defaults otherwise.
 settings.register_profile("ci", deadline=None, derandomize=False, max_examples=50)

@@ -1,4 +1,5 @@
-"""The StateStore contract, run against every implementation: MemoryStore (fake clock) and RedisStore (real server).
+"""The StateStore contract, run against every implementation: MemoryStore (fake clock) and RedisStore on a real
+server, a real 3-node cluster and a real Sentinel-managed primary (every answer waited for by its replica).
 
 Expiry on Redis uses short real TTLs and bounded polling; nothing asserts on speed. "Not yet expired" is
 never checked against the wall clock: a long TTL is compared with a short-lived sentinel key instead.
@@ -70,13 +71,13 @@ class MemoryBackend(Backend):
 
 
 class RedisBackend(Backend):
-    def __init__(self, url: str) -> None:
-        self._stores = [RedisStore(url)]
-        super().__init__("redis", self._stores[0], short_ttl=0.2, peer=self._new_store)
-        self._url = url
+    def __init__(self, name: str, url: str, **options: float) -> None:
+        self._url, self._options = url, options
+        self._stores = [RedisStore(url, **options)]
+        super().__init__(name, self._stores[0], short_ttl=0.2, peer=self._new_store)
 
     def _new_store(self) -> RedisStore:
-        self._stores.append(RedisStore(self._url))
+        self._stores.append(RedisStore(self._url, **self._options))
         return self._stores[-1]
 
     def eventually(self, check: Callable[[], bool]) -> bool:
@@ -92,12 +93,21 @@ class RedisBackend(Backend):
             store.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+# Sentinel: generous timeouts, so a busy machine's slow acknowledgement is never taken for a missing replica.
+_REDIS_BACKENDS: dict[str, tuple[str, dict[str, float]]] = {
+    "redis": ("redis_url", {}),
+    "redis-cluster": ("redis_cluster_url", {}),
+    "redis-sentinel": ("redis_sentinel_url", {"socket_timeout": 5.0, "wait_timeout": 4.0}),
+}
+
+
+@pytest.fixture(params=["memory", *_REDIS_BACKENDS])
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param == "memory":
         yield MemoryBackend()
         return
-    redis_backend = RedisBackend(request.getfixturevalue("redis_url"))
+    fixture, options = _REDIS_BACKENDS[request.param]
+    redis_backend = RedisBackend(request.param, request.getfixturevalue(fixture), **options)
     try:
         yield redis_backend
     finally:

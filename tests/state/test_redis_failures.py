@@ -5,8 +5,6 @@ Every test runs against a real redis-server (tests/_redis_server.py). Errors are
 
 from __future__ import annotations
 
-import time
-import traceback
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,21 +12,10 @@ import redis
 from _redis_server import RedisServer, free_port
 
 from iam_middleware._exceptions import ConfigurationError
-from iam_middleware.state import StateStore, StateUnavailableError
-from iam_middleware.state._redis import RedisStore, RedisUnavailableError
+from iam_middleware.state import StateUnavailableError
+from iam_middleware.state._redis import RedisStore
 
-SECRET = "hunter2-Sup3rSecret"
-
-OPERATIONS: dict[str, Callable[[StateStore], object]] = {
-    "claim": lambda store: store.claim("k", 60),
-    "advance": lambda store: store.advance("step", 7, 60),
-    "incr": lambda store: store.incr("n", 60),
-    "get": lambda store: store.get("k"),
-    "set": lambda store: store.set("k", b"v", 60),
-    "delete": lambda store: store.delete("k"),
-    "version": lambda store: store.version("policies"),
-    "bump": lambda store: store.bump("policies"),
-}
+from ._redis_checks import OPERATIONS, SECRET, assert_every_operation_is_refused, everything_in, wait_until_usable
 
 
 @pytest.fixture
@@ -52,34 +39,6 @@ def raw(redis_url: str) -> Iterator[redis.Redis]:
 @pytest.fixture
 def closed_port_url() -> str:
     return f"redis://127.0.0.1:{free_port()}/0"
-
-
-def assert_every_operation_is_refused(store: StateStore) -> list[RedisUnavailableError]:
-    errors = []
-    for name, operation in OPERATIONS.items():
-        with pytest.raises(StateUnavailableError) as info:
-            operation(store)
-        assert isinstance(info.value, RedisUnavailableError)
-        assert info.value.operation == name
-        assert f" {name} (" in str(info.value)
-        errors.append(info.value)
-    return errors
-
-
-def wait_until_usable(store: StateStore) -> None:
-    """Retry a read a bounded number of times: a restarted or unpaused server must be reached again."""
-    for _ in range(100):
-        try:
-            store.get("probe")
-            return
-        except StateUnavailableError:
-            time.sleep(0.05)
-    pytest.fail("the store did not recover")
-
-
-def everything_in(error: BaseException) -> str:
-    """The message, repr and full traceback of ``error`` with its chained causes: all a log could show."""
-    return "".join(traceback.format_exception(error)) + repr(error)
 
 
 # down, restarted

@@ -1,4 +1,5 @@
-"""One setting turns shared state on: ``[settings] redis_url``. Two IAMs built from the same file then act as one."""
+"""One setting turns shared state on: ``[settings] redis_url``. Two IAMs built from the same file then act as one,
+whether it names one server, a cluster or a Sentinel-managed primary."""
 
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ def test_without_redis_url_state_stays_in_memory() -> None:
     assert isinstance(IAM.from_dict(_config(), base_dir=EXAMPLES).store, MemoryStore)
 
 
-def test_redis_url_from_the_environment_shares_single_use_codes(redis_url: str,
+@pytest.mark.parametrize("url_fixture", ["redis_url", "redis_cluster_url", "redis_sentinel_url"])
+def test_redis_url_from_the_environment_shares_single_use_codes(url_fixture: str, request: pytest.FixtureRequest,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    redis_url = request.getfixturevalue(url_fixture)  # one server, a cluster, a Sentinel-managed primary
     monkeypatch.setenv("IAM_TEST_REDIS", redis_url)
     first = IAM.from_dict(_config(redis_url="env:IAM_TEST_REDIS"), base_dir=EXAMPLES)
     second = IAM.from_dict(_config(redis_url="env:IAM_TEST_REDIS"), base_dir=EXAMPLES)
