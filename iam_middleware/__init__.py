@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ._request import RequestView
     from ._settings import Settings, WebIdentityProvider
     from .asgi import IAMCredentials, IAMMiddleware
+    from .passwords import InvalidPasswordError, PasswordCost, hash_password, needs_rehash, verify_password
     from .policy import Decision, DecisionKind, Policy, PolicyKind, PolicySet, parse_policy
     from .routing import PUBLIC, Permission, Rule, RuleTable, permission, public
 
@@ -49,11 +50,13 @@ _EXPORTS = {
     "IAMCredentials": ".asgi",
     "IAMError": "._exceptions",
     "IAMMiddleware": ".asgi",
+    "InvalidPasswordError": ".passwords",
     "InvalidTokenError": "._exceptions",
     "LockedOutError": "._exceptions",
     "MissingCredentialError": "._exceptions",
     "OTPError": "._exceptions",
     "PUBLIC": ".routing",
+    "PasswordCost": ".passwords",
     "Permission": ".routing",
     "Policy": ".policy",
     "PolicyKind": ".policy",
@@ -70,9 +73,12 @@ _EXPORTS = {
     "SignatureError": "._exceptions",
     "WebIdentityProvider": "._settings",
     "admin_app": "._admin",
+    "hash_password": ".passwords",
+    "needs_rehash": ".passwords",
     "parse_policy": ".policy",
     "permission": ".routing",
     "public": ".routing",
+    "verify_password": ".passwords",
 }
 
 __all__ = [
@@ -88,11 +94,13 @@ __all__ = [
     "IAMCredentials",
     "IAMError",
     "IAMMiddleware",
+    "InvalidPasswordError",
     "InvalidTokenError",
     "LockedOutError",
     "MissingCredentialError",
     "OTPError",
     "PUBLIC",
+    "PasswordCost",
     "Permission",
     "Policy",
     "PolicyKind",
@@ -109,9 +117,12 @@ __all__ = [
     "SignatureError",
     "WebIdentityProvider",
     "admin_app",
+    "hash_password",
+    "needs_rehash",
     "parse_policy",
     "permission",
     "public",
+    "verify_password",
 ]
 
 

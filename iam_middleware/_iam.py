@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import os
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar, Token
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -34,6 +34,7 @@ from ._exceptions import (
     MissingCredentialError,
     SignatureError,
 )
+from ._json import loads
 from ._principal import CredentialKind, Principal
 from ._request import RequestView, resolve_source_ip
 from ._settings import Settings, WebIdentityProvider
@@ -41,6 +42,7 @@ from ._temporary import TemporaryCredential, TemporaryCredentials
 from .authenticators._csrf import CSRFGuard
 from .authenticators._jwt import JWTVerifier, VerifiedToken
 from .authenticators._login import USER_ID, LoginRecord, LoginService
+from .authenticators._passwords import PasswordCost, PasswordHash
 from .authenticators._sessions import SESSION_TYP, IssuedSession, SessionTokens
 from .authenticators._sigv4 import SigningCredential, SigV4Verifier, VerifiedSignature
 from .authenticators._throttle import LoginThrottle
@@ -91,7 +93,13 @@ def _iso(ts: float) -> str:
 
 
 class IAM:
-    """The directory, the authenticators and the settings, validated whole; thread-safe, swappable on reload."""
+    """The directory, the authenticators and the settings, validated whole; thread-safe, swappable on reload.
+
+    ``on_password_rehash(user_arn, new_hash)``, if given, receives a new hash of a user's password after a login
+    whose stored hash is in the earlier form or below the current cost (``iam_middleware.passwords.needs_rehash``),
+    to store where the directory comes from; the directory file itself is never written. Without it, such a login
+    logs a warning, once per user, that the hash should be made again.
+    """
 
     def __init__(
         self,
@@ -103,6 +111,7 @@ class IAM:
         source: str | os.PathLike[str] | None = None,
         rules: RuleTable | None = None,
         authenticators: list[Authenticator] | None = None,
+        on_password_rehash: Callable[[str, str], None] | None = None,
     ) -> None:
         self.settings = settings or Settings(partition=directory.partition)
         #: The directory file's ``[[routes]]`` rules table: what routes of an app whose code is not touched require.
@@ -122,8 +131,10 @@ class IAM:
         self.sessions = SessionTokens(s.session_secret, store=self.store, ttl=s.session_ttl, cookie_name=s.cookie_name)
         self.totp = TOTPVerifier(self.store)
         self.throttle = LoginThrottle(self.store, max_failures=s.login_max_failures, lockout=s.login_lockout)
+        self._dummy_cost: tuple[Snapshot | None, PasswordCost] = (None, PasswordCost())
         self.login_service = LoginService(self._login_record, sessions=self.sessions, totp=self.totp,
-                                          throttle=self.throttle)
+                                          throttle=self.throttle, dummy_cost=self._usual_password_cost,
+                                          on_password_rehash=on_password_rehash)
         self.csrf = CSRFGuard(allowed_origins=s.allowed_origins, cookie_name=s.cookie_name)
         self._providers = {p.issuer.issuer: p for p in s.web_identity}
         self.web_identity = JWTVerifier([p.issuer for p in s.web_identity]) if s.web_identity else None
@@ -159,7 +170,8 @@ class IAM:
     # Construction ----------------------------------------------------------------------------------------------
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], *, store: StateStore | None = None,
-                  clock: Callable[[], float] = time.time) -> IAM:
+                  clock: Callable[[], float] = time.time,
+                  on_password_rehash: Callable[[str, str], None] | None = None) -> IAM:
         """Load ``iam.toml`` (or ``.json``): the directory plus its ``[settings]``. Raises ConfigurationError."""
         file = Path(path)
         problems: list[str] = []
@@ -174,11 +186,13 @@ class IAM:
             problems.append(f"{file}: {exc}")
         if problems:
             raise ConfigurationError("\n".join(dict.fromkeys(problems)))
-        return cls(snapshot, settings=settings, store=store, clock=clock, source=file, rules=_rules(data, str(file)))
+        return cls(snapshot, settings=settings, store=store, clock=clock, source=file, rules=_rules(data, str(file)),
+                   on_password_rehash=on_password_rehash)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, store: StateStore | None = None,
-                  clock: Callable[[], float] = time.time, base_dir: str | os.PathLike[str] = ".") -> IAM:
+                  clock: Callable[[], float] = time.time, base_dir: str | os.PathLike[str] = ".",
+                  on_password_rehash: Callable[[str, str], None] | None = None) -> IAM:
         """Build from the parsed form of the directory file (tests, applications that keep config in code)."""
         problems: list[str] = []
         try:
@@ -191,7 +205,8 @@ class IAM:
             problems.append(f"<dict>: {exc}")
         if problems:
             raise ConfigurationError("\n".join(problems))
-        return cls(snapshot, settings=settings, store=store, clock=clock, rules=_rules(data, "<dict>"))
+        return cls(snapshot, settings=settings, store=store, clock=clock, rules=_rules(data, "<dict>"),
+                   on_password_rehash=on_password_rehash)
 
     @property
     def snapshot(self) -> Snapshot:
@@ -601,6 +616,19 @@ class IAM:
             return None
         return LoginRecord(user.id, user.arn, user.password_hash, user.totp, active=user.active)
 
+    def _usual_password_cost(self) -> PasswordCost:
+        """The cost most of the directory's password hashes have: a login for an unknown user spends that much, so
+        it takes as long as one for a known user even while older hashes are still cheaper than new ones."""
+        snapshot = self.snapshot
+        if self._dummy_cost[0] is not snapshot:
+            costs: Counter[PasswordCost] = Counter()
+            for user in getattr(snapshot, "users", {}).values():  # an application's own Directory may list none
+                if user.password_hash is not None:
+                    with suppress(ConfigurationError):  # a broken hash fails its own logins (LoginService._find)
+                        costs[PasswordHash.parse(user.password_hash).cost] += 1
+            self._dummy_cost = (snapshot, costs.most_common(1)[0][0] if costs else PasswordCost())
+        return self._dummy_cost[1]
+
     def login(self, username: str, password: str, code: str, *, now: float | None = None,
               source_ip: str | None = None) -> IssuedSession:
         """Password + TOTP login; returns a session usable as a bearer token or cookie. Raises OTPError/LockedOut."""
@@ -659,7 +687,7 @@ def _token_type(token: str) -> str | None:
     if not 0 < len(segment) <= 1024:
         return None
     try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        header = loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     except (ValueError, TypeError):
         return None
     typ = header.get("typ") if isinstance(header, dict) else None

@@ -67,7 +67,7 @@ def _read(file: Path) -> dict[str, Any]:
         return _read_mapping(file)
     except OSError as exc:
         raise ConfigurationError(f"{file}: cannot read the directory file ({exc.strerror or exc})") from None
-    except (ValueError, UnicodeDecodeError) as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+    except (ValueError, UnicodeDecodeError) as exc:  # TOMLDecodeError and JSONError are ValueErrors
         raise ConfigurationError(f"{file}: not valid TOML/JSON: {exc}") from None
 
 

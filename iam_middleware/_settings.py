@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import secrets
 import tomllib
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ._exceptions import ConfigurationError
+from ._json import loads
 from .authenticators._jwks import JWKSSource, JWTKey
 from .authenticators._jwt import TrustedIssuer
 from .state._redis_url import parse_redis_url
@@ -188,7 +188,7 @@ class _SecretsFile:
         if self._values is None:
             try:
                 text = self._path.read_bytes()
-                self._values = json.loads(text) if self._path.suffix == ".json" else tomllib.loads(text.decode())
+                self._values = loads(text) if self._path.suffix == ".json" else tomllib.loads(text.decode())
             except (OSError, ValueError) as exc:
                 raise ConfigurationError(f"settings.secrets_file: cannot read {self._path}: {exc}") from None
         found = self._values.get(key) if isinstance(self._values, Mapping) else None

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._exceptions import ServiceUnavailableError
+from ._json import loads
 from .state import StateStore, StateUnavailableError
 
 __all__ = ["TemporaryCredential", "TemporaryCredentials"]
@@ -59,7 +60,7 @@ class TemporaryCredential:
     @classmethod
     def from_json(cls, raw: bytes) -> TemporaryCredential | None:
         try:
-            data = json.loads(raw)
+            data = loads(raw)  # strict: a record in the shared state is input too
             data["tags"] = MappingProxyType(dict(data.get("tags") or {}))
             data["context"] = MappingProxyType(dict(data.get("context") or {}))
             return cls(**data)

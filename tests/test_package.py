@@ -9,6 +9,8 @@ from pathlib import Path
 
 import iam_middleware
 import iam_middleware.authenticators
+import iam_middleware.client
+import iam_middleware.passwords
 import iam_middleware.policy
 import iam_middleware.state
 
@@ -16,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_public_names_are_exactly_the_sorted_all() -> None:
-    for module in (iam_middleware, iam_middleware.policy, iam_middleware.authenticators, iam_middleware.state):
+    for module in (iam_middleware, iam_middleware.policy, iam_middleware.authenticators, iam_middleware.state,
+                   iam_middleware.passwords, iam_middleware.client):
         exported = list(module.__all__)
         assert exported == sorted(exported), f"{module.__name__}.__all__ is not sorted"
         for name in exported:  # every exported name resolves (lazy ones included)

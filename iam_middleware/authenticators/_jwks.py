@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey, EllipticCurvePublicKey
@@ -31,6 +31,7 @@ from jwt.api_jws import PyJWS
 from jwt.exceptions import PyJWTError
 
 from .._exceptions import ConfigurationError
+from .._json import JSONError, loads
 
 if TYPE_CHECKING:
     import httpx
@@ -193,20 +194,6 @@ class _UnusableDocument(Exception):
     """A fetched JWKS document was rejected as a whole; the message names why (never its content)."""
 
 
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        raise _UnusableDocument("duplicate JSON member name")
-    return obj
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise _UnusableDocument(f"non-standard JSON constant {name}")
-
-
-_JSON = json.JSONDecoder(object_pairs_hook=_unique_members, parse_constant=_reject_constant)
-
-
 def _algorithm_for_jwk(jwk: Mapping[str, Any]) -> str | None:
     """The one algorithm a JWK is bound to: its ``alg``, else what its kty/crv imply, else None."""
     kty = jwk.get("kty")
@@ -254,9 +241,10 @@ def _parse_jwks(document: Mapping[str, Any] | bytes, source: str) -> tuple[tuple
     """The usable keys of a JWK Set and a fingerprint of each (to notice removed keys)."""
     if isinstance(document, bytes):
         try:
-            document = _JSON.decode(document.decode("utf-8"))
-        except (ValueError, RecursionError):
-            raise _UnusableDocument("not valid UTF-8 JSON") from None
+            document = loads(document)
+        except JSONError as exc:  # the duplicated name is content: not named
+            raise _UnusableDocument("duplicate JSON member name" if exc.member is not None
+                                    else f"not valid UTF-8 JSON ({exc})") from None
     if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
         raise _UnusableDocument('not a JWK Set (an object with a "keys" array)')
     entries: list[Any] = document["keys"]

@@ -27,7 +27,6 @@ Messages are fixed strings or name configured claims; they never echo the token,
 from __future__ import annotations
 
 import binascii
-import json
 import math
 import re
 import threading
@@ -35,11 +34,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from hashlib import sha256
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import Any
 
 from jwt.exceptions import DecodeError, InvalidSignatureError
 
 from .._exceptions import ConfigurationError, InvalidTokenError
+from .._json import JSONError, parser
 from ._jwks import _MAX_KID_LENGTH, FetchDeferred, JWKSSource, JWTKey, _new_jws
 
 __all__ = [
@@ -250,30 +250,18 @@ class VerifiedToken:
     token_id: str | None
 
 
-class _DuplicateMember(ValueError):
-    pass
-
-
 def _freeze_array(items: list[Any]) -> tuple[Any, ...]:
     return tuple(_freeze_array(item) if type(item) is list else item for item in items)
 
 
-def _frozen_object(pairs: list[tuple[str, Any]]) -> MappingProxyType[str, Any]:
-    # RFC 7515 §4 / 7519 §4: duplicates must be rejected or last-wins; rejecting avoids parser differentials.
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        raise _DuplicateMember
-    for name, value in pairs:
+def _frozen_object(members: dict[str, Any]) -> MappingProxyType[str, Any]:
+    for name, value in members.items():
         if type(value) is list:
-            obj[name] = _freeze_array(value)
-    return MappingProxyType(obj)
+            members[name] = _freeze_array(value)  # replacing a value, not adding a name: safe while iterating
+    return MappingProxyType(members)
 
 
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(name)  # NaN / Infinity are not JSON and would defeat every date comparison
-
-
-_JSON = json.JSONDecoder(object_pairs_hook=_frozen_object, parse_constant=_reject_constant)
+_parse = parser(_frozen_object)  # objects read-only, arrays tuples: what VerifiedToken promises
 _SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 # Header parameters that would let the token choose or carry its own key, or need semantics we do not implement.
 _REFUSED_HEADERS = ("crit", "jku", "x5u", "jwk", "x5c", "b64")
@@ -288,14 +276,12 @@ def _decode_segment(segment: str, name: str) -> MappingProxyType[str, Any]:
     # a2b_base64 ignores padding beyond what it needs, so "==" completes any valid length.
     raw = binascii.a2b_base64(segment.encode("ascii").translate(_URLSAFE_TO_STANDARD) + b"==")
     try:
-        text = raw.decode("utf-8").strip(" \t\n\r")
-        value, end = _JSON.raw_decode(text)
-    except _DuplicateMember:
-        raise MalformedTokenError(f"duplicate member name in {name}") from None
-    except (ValueError, RecursionError):
-        raise MalformedTokenError(f"{name} is not UTF-8 JSON") from None
-    if end != len(text):
-        raise MalformedTokenError(f"{name} is not UTF-8 JSON")
+        # Strict (RFC 7515 §4, 7519 §4 allow rejecting duplicate names; rejecting avoids parser differentials).
+        value = _parse(raw)
+    except JSONError as exc:
+        # Named by kind only: the message goes back to the client and never echoes the token's content.
+        reason = f"duplicate member name in {name}" if exc.member is not None else f"{name} is not UTF-8 JSON"
+        raise MalformedTokenError(reason) from None
     if type(value) is not MappingProxyType:
         raise MalformedTokenError(f"{name} is not a JSON object")
     return value
@@ -318,12 +304,7 @@ def _numeric_date(value: Any, name: str) -> float:
 def _claim_string(value: Any, name: str) -> str:
     if type(value) is not str:
         raise MalformedTokenError(f"'{name}' must be a string")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")  # JSON \ud800 escapes yield lone surrogates, which are not Unicode text
-        except UnicodeEncodeError:
-            raise MalformedTokenError(f"'{name}' is not valid Unicode") from None
-    return value
+    return value  # Unicode text: the parser refused unpaired surrogates
 
 
 def _check_validity_window(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from .._exceptions import ConfigurationError, OTPError
-from ._passwords import PasswordCost, PasswordHash, verify_dummy, verify_password
+from ._passwords import PasswordCost, PasswordHash, hash_password, needs_rehash, verify_dummy, verify_password
 from ._sessions import IssuedSession, SessionTokens
 from ._throttle import LoginThrottle
 from ._totp import TOTPDevice, TOTPVerifier
@@ -88,7 +88,11 @@ class LoginRecord:
 class LoginService:
     """Runs logins: throttle check, password, TOTP (single use), session issue.
 
-    ``dummy_cost`` must equal the scrypt cost of the stored hashes, so unknown users take as long as known ones.
+    ``dummy_cost`` (or a callable giving the one in force) must equal the scrypt cost of the stored hashes, so unknown
+    users take as long as known ones. After a login whose stored hash ``needs_rehash`` against ``password_cost``, a
+    new hash of the password goes to ``on_password_rehash(principal_arn, new_hash)`` to be stored; without that hook
+    a warning says the hash should be made again. Either happens once per user and stored hash in this process, and
+    neither ever shows the password or a hash.
     """
 
     def __init__(
@@ -98,13 +102,18 @@ class LoginService:
         sessions: SessionTokens,
         totp: TOTPVerifier,
         throttle: LoginThrottle,
-        dummy_cost: PasswordCost | None = None,
+        dummy_cost: PasswordCost | Callable[[], PasswordCost] | None = None,
+        password_cost: PasswordCost | None = None,
+        on_password_rehash: Callable[[str, str], None] | None = None,
     ) -> None:
         self._lookup_user = lookup_user
         self._sessions = sessions
         self._totp = totp
         self._throttle = throttle
         self._dummy_cost = dummy_cost or PasswordCost()
+        self._password_cost = password_cost or PasswordCost()
+        self._on_password_rehash = on_password_rehash
+        self._outdated: set[tuple[str, bytes]] = set()  # (user id, stored key) already handed over or warned about
 
     def login(
         self, username: str, password: str, code: str, *, now: float, source_ip: str | None = None
@@ -126,7 +135,7 @@ class LoginService:
             self._throttle.check(identity, now=now, source_ip=source_ip)
             keys = (typed, identity)
         if record is None:
-            verify_dummy(password, self._dummy_cost)
+            verify_dummy(password, self._dummy_cost() if callable(self._dummy_cost) else self._dummy_cost)
             self._fail(keys, now, source_ip, None, "unknown user")
         if not verify_password(password, record.password_hash):
             self._fail(keys, now, source_ip, record, "wrong password")
@@ -142,7 +151,34 @@ class LoginService:
             self._throttle.record_success(key)
         issued = self._sessions.issue(record.principal_arn, now=now, mfa_time=now, extra={USER_ID: record.user_id})
         logger.info("login succeeded for user %r, session %s", record.user_id, issued.session_id)
+        self._upgrade(record, password)
         return issued
+
+    def _upgrade(self, record: LoginRecord, password: str) -> None:
+        """After a successful login, the only moment the password is known: replace a hash that needs it."""
+        stored = record.password_hash
+        mark = (record.user_id, stored.key)
+        if mark in self._outdated or not needs_rehash(stored, cost=self._password_cost):
+            return
+        why = "in the earlier scrypt$ form" if stored.legacy else "made at a lower cost than new hashes"
+        if self._on_password_rehash is None:
+            logger.warning("the password hash of user %r is %s: hash the password again (iam-middleware "
+                           "hash-password) and store the new hash", record.user_id, why)
+        else:
+            cost = self._password_cost
+            try:
+                new_hash = hash_password(password, n=cost.n, r=cost.r, p=cost.p)
+                self._on_password_rehash(record.principal_arn, new_hash)
+            except Exception as exc:  # noqa: BLE001 - the login stands; the next one tries again
+                # Only the type: a storage error's text could quote the hash it was given.
+                logger.error("the password hash of user %r (%s) could not be upgraded: %s; the next login tries "
+                             "again", record.user_id, why, type(exc).__name__)
+                return
+            logger.info("the password hash of user %r (%s) was upgraded and handed to on_password_rehash",
+                        record.user_id, why)
+        if len(self._outdated) >= 10_000:
+            self._outdated.clear()
+        self._outdated.add(mark)
 
     def _find(self, username: str) -> LoginRecord | None:
         if not isinstance(username, str) or not 0 < len(username) <= _MAX_USERNAME_CHARS:

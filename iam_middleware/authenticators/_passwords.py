@@ -1,8 +1,11 @@
-"""Password hashing with stdlib scrypt: self-describing hashes, constant-time checks, a dummy check for unknown users.
+"""Password hashing with stdlib scrypt: PHC strings, constant-time checks, a dummy check for unknown users.
 
-The encoded form is ``scrypt$<log2 n>$<r>$<p>$<base64 salt>$<base64 key>``, so the cost can be raised later
-without breaking stored hashes. Passwords are NFKC-normalised (NIST SP 800-63B) after a length bound, so the
-normalisation itself cannot be used for denial of service.
+A hash is stored as a PHC string, ``$scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt>$<key>`` (standard base64 without
+padding: the form passlib writes and reads), so the cost can be raised later without breaking stored hashes.
+New hashes cost N=2**17, r=8, p=1 (docs/security.md, section 3). The earlier
+``scrypt$<log2 n>$<r>$<p>$<salt>$<key>`` form is still read, and ``needs_rehash`` says which hashes to replace.
+Passwords are NFKC-normalised (NIST SP 800-63B) after a length bound, so the normalisation itself cannot be used
+for denial of service.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ __all__ = [
     "PasswordCost",
     "PasswordHash",
     "hash_password",
+    "needs_rehash",
     "verify_dummy",
     "verify_password",
 ]
@@ -31,15 +35,20 @@ __all__ = [
 #: Longest password accepted, in code points; longer ones never verify (bounds hashing and normalisation work).
 MAX_PASSWORD_LENGTH = 1024
 
+# The cost of new hashes: the first of OWASP's scrypt settings (N=2**17, 128 MiB; docs/security.md, section 3).
+_N, _R, _P = 2**17, 8, 1
 _SALT_BYTES = 16
 _KEY_BYTES = 32
 _MAX_LOG2_N = 20
 _MAX_R = 32
 _MAX_P = 16
-# 256 MiB: far above any sane cost, low enough that a tampered hash row cannot exhaust memory.
+# 256 MiB: twice the default cost, low enough that a tampered hash row cannot exhaust memory.
 _MAX_MEMORY = 256 * 1024 * 1024
-_B64 = r"[A-Za-z0-9+/]+={0,2}"
-_ENCODED = re.compile(rf"scrypt\$([1-9][0-9]?)\$([1-9][0-9]?)\$([1-9][0-9]?)\$({_B64})\$({_B64})")
+_NUMBER = "([1-9][0-9]?)"
+_PHC = re.compile(rf"\$scrypt\$ln={_NUMBER},r={_NUMBER},p={_NUMBER}\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)")
+_LEGACY_B64 = r"([A-Za-z0-9+/]+={0,2})"
+_LEGACY = re.compile(rf"scrypt\${_NUMBER}\${_NUMBER}\${_NUMBER}\${_LEGACY_B64}\${_LEGACY_B64}")
+_MALFORMED = "malformed password hash: "
 
 
 class InvalidPasswordError(BadRequestError):
@@ -52,9 +61,9 @@ class InvalidPasswordError(BadRequestError):
 class PasswordCost:
     """scrypt cost parameters. ``n`` must be a power of two; lower it only in tests."""
 
-    n: int = 2**15
-    r: int = 8
-    p: int = 1
+    n: int = _N
+    r: int = _R
+    p: int = _P
 
     def __post_init__(self) -> None:
         for name in ("n", "r", "p"):
@@ -70,48 +79,75 @@ class PasswordCost:
 
     def derive(self, password: bytes, salt: bytes) -> bytes:
         """The scrypt key of ``password`` under ``salt`` at this cost."""
-        # hashlib's default maxmem (32 MiB) is just below what n=2**15, r=8 needs.
+        # What OpenSSL's scrypt allocates (128 * r * (N + 2) for V, 128 * r * p for B) and a MiB of slack: hashlib's
+        # default maxmem (32 MiB) is below what the default cost needs, and __post_init__ bounds this value.
         maxmem = 128 * self.r * (self.n + self.p + 2) + (1 << 20)
         return hashlib.scrypt(password, salt=salt, n=self.n, r=self.r, p=self.p, maxmem=maxmem, dklen=_KEY_BYTES)
 
 
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    """Unpadded standard base64, canonical only (no stray bits in the last character)."""
+    try:
+        data = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except binascii.Error:
+        raise ConfigurationError(_MALFORMED + "salt or key is not valid base64") from None
+    if _b64(data) != text:
+        raise ConfigurationError(_MALFORMED + "salt or key is not canonical base64")
+    return data
+
+
+def _legacy_unb64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise ConfigurationError(_MALFORMED + "salt or key is not valid base64") from None
+
+
 @dataclass(frozen=True, slots=True, repr=False, eq=False)
 class PasswordHash:
-    """A parsed, validated password hash. Build it with ``PasswordHash.parse`` when loading users."""
+    """A parsed, validated password hash. Build it with ``PasswordHash.parse`` when loading users.
+
+    ``legacy`` is true for a hash read from the earlier ``scrypt$...`` form (``needs_rehash`` flags it).
+    """
 
     cost: PasswordCost
     salt: bytes
     key: bytes
+    legacy: bool = False
 
     @classmethod
     def parse(cls, encoded: str) -> PasswordHash:
         """Parse an encoded hash; ``ConfigurationError`` (naming no hash material) if it is malformed."""
-        match = _ENCODED.fullmatch(encoded) if isinstance(encoded, str) else None
-        if match is None:
-            raise ConfigurationError("malformed password hash: expected 'scrypt$<log2 n>$<r>$<p>$<salt>$<key>'")
+        if not isinstance(encoded, str):
+            raise ConfigurationError(_MALFORMED + "expected a string")
+        if match := _PHC.fullmatch(encoded):
+            legacy, unb64 = False, _unb64
+        elif match := _LEGACY.fullmatch(encoded):
+            legacy, unb64 = True, _legacy_unb64
+        else:
+            raise ConfigurationError(_MALFORMED + "expected '$scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt>$<key>'")
         log2_n, r, p, salt_b64, key_b64 = match.groups()
         if int(log2_n) > _MAX_LOG2_N:
-            raise ConfigurationError(f"malformed password hash: log2 n must be at most {_MAX_LOG2_N}")
+            raise ConfigurationError(f"{_MALFORMED}log2 N must be at most {_MAX_LOG2_N}")
         cost = PasswordCost(n=2 ** int(log2_n), r=int(r), p=int(p))
-        try:
-            salt = base64.b64decode(salt_b64, validate=True)
-            key = base64.b64decode(key_b64, validate=True)
-        except binascii.Error:
-            raise ConfigurationError("malformed password hash: salt or key is not valid base64") from None
+        salt, key = unb64(salt_b64), unb64(key_b64)
         if len(salt) < _SALT_BYTES or len(key) != _KEY_BYTES:
             raise ConfigurationError(
-                f"malformed password hash: need a salt of at least {_SALT_BYTES} bytes and a {_KEY_BYTES}-byte key"
+                f"{_MALFORMED}need a salt of at least {_SALT_BYTES} bytes and a {_KEY_BYTES}-byte key"
             )
-        return cls(cost=cost, salt=salt, key=key)
+        return cls(cost=cost, salt=salt, key=key, legacy=legacy)
 
     def encode(self) -> str:
-        """The self-describing string form, as stored."""
-        salt = base64.b64encode(self.salt).decode()
-        key = base64.b64encode(self.key).decode()
-        return f"scrypt${self.cost.n.bit_length() - 1}${self.cost.r}${self.cost.p}${salt}${key}"
+        """The PHC string, as stored (a legacy hash comes out in the PHC form: same salt, key and cost)."""
+        cost = self.cost
+        return f"$scrypt$ln={cost.n.bit_length() - 1},r={cost.r},p={cost.p}${_b64(self.salt)}${_b64(self.key)}"
 
     def __repr__(self) -> str:
-        return f"PasswordHash(cost={self.cost!r}, salt='********', key='********')"
+        return f"PasswordHash(cost={self.cost!r}, salt='********', key='********', legacy={self.legacy!r})"
 
 
 def _prepare(password: str) -> bytes | None:
@@ -121,8 +157,9 @@ def _prepare(password: str) -> bytes | None:
     return unicodedata.normalize("NFKC", password).encode("utf-8")
 
 
-def hash_password(password: str, *, n: int = 2**15, r: int = 8, p: int = 1) -> str:
-    """Hash a new password with a random 16-byte salt; returns the encoded form to store."""
+def hash_password(password: str, *, n: int = _N, r: int = _R, p: int = _P) -> str:
+    """Hash a new password with a random 16-byte salt; returns the PHC string to store. Lower the cost only in
+    tests; ``InvalidPasswordError`` for an empty password or one longer than ``MAX_PASSWORD_LENGTH``."""
     prepared = _prepare(password)
     if prepared is None:
         raise InvalidPasswordError(f"the password must be 1 to {MAX_PASSWORD_LENGTH} characters long")
@@ -138,6 +175,15 @@ def verify_password(password: str, encoded: str | PasswordHash) -> bool:
     if prepared is None:
         return False
     return hmac.compare_digest(parsed.cost.derive(prepared, parsed.salt), parsed.key)
+
+
+def needs_rehash(encoded: str | PasswordHash, *, cost: PasswordCost | None = None) -> bool:
+    """True if ``encoded`` should be replaced by a new hash of the same password (made at the next login, the only
+    time the password is known): it is in the earlier form, or its N, r or p is below ``cost`` (default: the cost
+    of new hashes). A malformed ``encoded`` string raises ``ConfigurationError``."""
+    parsed = encoded if isinstance(encoded, PasswordHash) else PasswordHash.parse(encoded)
+    target = cost or PasswordCost()
+    return parsed.legacy or parsed.cost.n < target.n or parsed.cost.r < target.r or parsed.cost.p < target.p
 
 
 # A fixed random salt: the dummy check derives a key exactly as a real check does (the comparison that follows a

@@ -2,8 +2,9 @@
 
 The JWT makes a session cheap to check and self-describing; the record in the ``StateStore`` makes it revocable
 (logout, "log out everywhere"). A token is valid only while both agree, so a store that cannot answer refuses the
-session (503), never lets it through. PyJWT's own clock checks are disabled: expiry is checked here against the
-injected ``now``.
+session (503), never lets it through. Tokens are read by the strict verifier outside tokens go through
+(``_jwt.JWTVerifier``: duplicate JSON members, claim types, base64url and algorithm as strictly), with the injected
+``now``; pyjwt only signs them.
 """
 
 from __future__ import annotations
@@ -20,8 +21,22 @@ from typing import Any
 import jwt
 
 from .._exceptions import ConfigurationError, InvalidTokenError, ServiceUnavailableError
+from .._json import JSONError, loads
 from .._request import RequestView
 from ..state import StateStore, StateUnavailableError
+from ._jwks import JWTKey
+from ._jwt import (
+    AlgorithmNotAllowedError,
+    JWTValidationError,
+    JWTVerifier,
+    MissingClaimError,
+    TokenExpiredError,
+    TokenNotYetValidError,
+    TokenSignatureError,
+    TrustedIssuer,
+    UnknownSigningKeyError,
+    UntrustedIssuerError,
+)
 
 __all__ = [
     "SESSION_TYP",
@@ -44,8 +59,11 @@ _MAX_ARN_CHARS = 2048
 _IAT_SKEW = 60
 _SID = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 6265 cookie-name (an RFC 9110 token)
-_REQUIRED_CLAIMS = ["iss", "sub", "sid", "iat", "exp", "auth_time", "amr"]
+_REQUIRED_CLAIMS = ("iss", "sub", "sid", "iat", "exp", "auth_time", "amr")
 _AMR = ["pwd", "otp"]
+_MALFORMED = "the session token is malformed; log in again"
+_NOT_OURS = "the session token was not issued by this service; log in again"
+_EXPIRED = "the session has expired; log in again"
 
 
 class MalformedSessionTokenError(InvalidTokenError):
@@ -161,6 +179,12 @@ class SessionTokens:
         if not isinstance(cookie_name, str) or not _COOKIE_NAME.fullmatch(cookie_name):
             raise ConfigurationError(f"cookie_name must be an RFC 6265 cookie name, got {cookie_name!r}")
         self._keys = keys
+        # Each secret a key bound to HS256 alone. The leeway lets a sibling's clock run _IAT_SKEW ahead of ours.
+        self._verifier = JWTVerifier(
+            [TrustedIssuer(issuer, (), keys=tuple(JWTKey(None, (_ALGORITHM,), key) for key in keys),
+                           leeway=_IAT_SKEW, required_claims=_REQUIRED_CLAIMS)],
+            max_token_bytes=_MAX_TOKEN_CHARS,
+        )
         self._store = store
         self.issuer = issuer
         self.ttl = ttl
@@ -219,59 +243,46 @@ class SessionTokens:
         except StateUnavailableError:
             raise ServiceUnavailableError("sessions cannot be stored right now; try again shortly") from None
 
-    def _decode(self, token: str) -> dict[str, Any]:
-        """The claims of a token signed with one of our keys, shape-checked; raises on anything else."""
-        if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN_CHARS or not token.isascii():
-            raise MalformedSessionTokenError("the session token is malformed; log in again")
-        if token.count(".") != 2:
-            raise MalformedSessionTokenError("the session token is malformed; log in again")
+    def _decode(self, token: str, now: float) -> Mapping[str, Any]:
+        """The claims of a token signed with one of our keys, read by the outside tokens' strict verifier (one JSON
+        object per segment, no duplicate names, canonical base64url, typed claims, only HS256 with our keys), then
+        shape-checked as sessions; raises on anything else."""
+        if not isinstance(token, str):
+            raise MalformedSessionTokenError(_MALFORMED)
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError:
-            raise MalformedSessionTokenError("the session token is malformed; log in again") from None
-        # Exact match: the allow-list is ours, never the token's ("none", "None", RS256... all fail here).
-        if header.get("alg") != _ALGORITHM or header.get("typ") != SESSION_TYP:
-            raise SessionSignatureError("the session token was not issued by this service; log in again")
-        options: Any = {
-            "verify_exp": False,
-            "verify_nbf": False,
-            "verify_iat": False,
-            "require": _REQUIRED_CLAIMS,
-            "enforce_minimum_key_length": True,
-        }
-        for key in self._keys:
-            try:
-                payload: dict[str, Any] = jwt.decode(
-                    token, key, algorithms=[_ALGORITHM], issuer=self.issuer, options=options
-                )
-            except jwt.InvalidSignatureError:
-                continue
-            except jwt.InvalidIssuerError:
-                raise SessionSignatureError("the session token was not issued by this service; log in again") from None
-            except jwt.InvalidTokenError:
-                raise MalformedSessionTokenError("the session token is malformed; log in again") from None
-            break
-        else:
-            raise SessionSignatureError("the session token was not issued by this service; log in again")
+            verified = self._verifier.verify(token, now=now)
+        except (UntrustedIssuerError, AlgorithmNotAllowedError, UnknownSigningKeyError, TokenSignatureError):
+            raise SessionSignatureError(_NOT_OURS) from None
+        except TokenExpiredError:
+            raise SessionExpiredError(_EXPIRED) from None
+        except TokenNotYetValidError:
+            raise MalformedSessionTokenError("the session token is not valid yet; check the server clocks") from None
+        except MissingClaimError as exc:  # no issuer at all is as foreign as another one
+            raise (SessionSignatureError(_NOT_OURS) if exc.claim == "iss" else MalformedSessionTokenError(_MALFORMED)
+                   ) from None
+        except JWTValidationError:
+            raise MalformedSessionTokenError(_MALFORMED) from None
+        # Exact match: RFC 7515 lets ``typ`` vary in case and prefix, a session token never does.
+        if verified.header.get("typ") != SESSION_TYP:
+            raise SessionSignatureError(_NOT_OURS)
+        payload = verified.claims  # "sub" is a string: the verifier checks it
+        sid = payload["sid"]
         if not (
-            isinstance(payload["sub"], str)
-            and isinstance(payload["sid"], str)
-            and _SID.fullmatch(payload["sid"])
+            type(sid) is str
+            and _SID.fullmatch(sid)
             and all(_is_int(payload[name]) for name in ("iat", "exp", "auth_time"))
-            and isinstance(payload["amr"], list)
-            and all(isinstance(method, str) for method in payload["amr"])
+            and type(payload["amr"]) is tuple
+            and all(type(method) is str for method in payload["amr"])
             and payload["auth_time"] <= payload["iat"] < payload["exp"]
         ):
-            raise MalformedSessionTokenError("the session token is malformed; log in again")
+            raise MalformedSessionTokenError(_MALFORMED)
         return payload
 
     def verify(self, token: str, *, now: float) -> SessionClaims:
         """Check signature, type, lifetime and the server-side record; returns the claims or raises."""
-        payload = self._decode(token)
-        if payload["iat"] > now + _IAT_SKEW:
-            raise MalformedSessionTokenError("the session token is not valid yet; check the server clocks")
-        if now >= payload["exp"]:
-            raise SessionExpiredError("the session has expired; log in again")
+        payload = self._decode(token, now)
+        if now >= payload["exp"]:  # the verifier allows _IAT_SKEW past it, a session ends at its exp
+            raise SessionExpiredError(_EXPIRED)
         session_id: str = payload["sid"]
         principal_arn: str = payload["sub"]
         try:
@@ -344,8 +355,8 @@ def _parse_record(raw: bytes | None) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
-        record = json.loads(raw)
-    except ValueError:
+        record = loads(raw)
+    except JSONError:
         return None
     if not (
         isinstance(record, dict)

@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..authenticators._passwords import hash_password
 from ..authenticators._totp import new_device, provisioning_uri, qr_terminal
+from ..passwords import hash_password
 
 __all__ = ["add_parser"]
 

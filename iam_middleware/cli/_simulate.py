@@ -25,6 +25,7 @@ from typing import IO, Any
 from cachetools import LRUCache
 
 from .._exceptions import PolicyValidationError
+from .._json import JSONError, loads
 from ..policy import Caller, CallerKind, Policy, PolicyKind, PolicySet, evaluate, parse_policy
 
 __all__ = ["add_parser", "simulate_case", "simulate_lines"]
@@ -144,12 +145,12 @@ def simulate_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
             continue
         case_id: Any = None
         try:
-            case = json.loads(line)
+            case = loads(line)
             if isinstance(case, Mapping):
                 case_id = case.get("id")
             yield simulate_case(case, cache)
-        except json.JSONDecodeError as exc:
-            yield {"id": case_id, "decision": "Error", "error": f"line {number}: not valid JSON ({exc.msg})"}
+        except JSONError as exc:
+            yield {"id": case_id, "decision": "Error", "error": f"line {number}: not valid JSON ({exc})"}
         except (CaseError, RecursionError) as exc:
             yield {"id": case_id, "decision": "Error", "error": str(exc)}
         except Exception as exc:  # noqa: BLE001 - one bad case must not end the batch; it is reported, never allowed
@@ -185,11 +186,11 @@ def add_parser(commands: Any) -> None:
 def _load(path: str, parser: argparse.ArgumentParser) -> Any:
     try:
         with open(path, "rb") as handle:
-            return json.loads(handle.read())
+            return loads(handle.read())
     except OSError as exc:
         parser.error(f"cannot read {path}: {exc.strerror or exc}")
-    except json.JSONDecodeError as exc:
-        parser.error(f"{path} is not JSON: {exc.msg} at line {exc.lineno}")
+    except JSONError as exc:
+        parser.error(f"{path} is not JSON: {exc}")
 
 
 def _one_shot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -10,15 +10,16 @@ import time
 from typing import Any
 
 from .._exceptions import ConfigurationError, OTPError
-from ..authenticators._passwords import hash_password
 from ..authenticators._totp import TOTPDevice, TOTPVerifier, qr_svg, qr_terminal
+from ..passwords import hash_password
 from ..state import MemoryStore
 
 __all__ = ["add_parsers"]
 
 
 def add_parsers(commands: Any) -> None:
-    hasher = commands.add_parser("hash-password", help="hash a password for the directory's password_hash")
+    hasher = commands.add_parser("hash-password",
+                                 help="hash a password for the directory's password_hash (a $scrypt$ PHC string)")
     hasher.add_argument("--stdin", action="store_true", help="read the password from standard input")
     hasher.set_defaults(run=_hash)
 

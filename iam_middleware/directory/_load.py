@@ -11,7 +11,6 @@ Passwords are stored only as hashes (``iam-middleware hash-password``).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tomllib
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import ConfigurationError, PolicyValidationError
+from .._json import JSONError, loads
 from ..authenticators._passwords import PasswordHash
 from ..authenticators._totp import TOTPDevice
 from ..policy import Policy, PolicyKind, parse_policy
@@ -44,7 +44,7 @@ _KEY_KEYS = frozenset({"id", "secret", "active"})
 def _read_mapping(path: Path) -> dict[str, Any]:
     raw = path.read_bytes()
     if path.suffix.lower() == ".json":
-        data = json.loads(raw)
+        data = loads(raw)
     else:
         data = tomllib.loads(raw.decode("utf-8"))
     if not isinstance(data, dict):
@@ -59,7 +59,7 @@ def load_directory(path: str | os.PathLike[str], *, version: int = 1) -> Snapsho
         data = _read_mapping(file)
     except OSError as exc:
         raise ConfigurationError(f"{file}: cannot read the directory file ({exc.strerror or exc})") from None
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, JSONError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"{file}: not valid TOML/JSON: {exc}") from None
     return directory_from_dict(data, base_dir=file.parent, version=version, source=str(file))
 

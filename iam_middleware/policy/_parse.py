@@ -7,13 +7,13 @@ with its location (``Statement[2].Condition.StringEquals."aws:SourceIp"``) and, 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 from .._exceptions import PolicyValidationError
+from .._json import JSONError, loads
 from ._conditions import ConditionEntry, compile_conditions
 from ._issues import PolicyIssue
 from ._match import compile_action, compile_resource
@@ -40,31 +40,16 @@ MAX_DOCUMENT_BYTES = 1 << 20
 MAX_DEPTH = 32
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _DuplicateKey(key)
-        seen[key] = value
-    return seen
-
-
 def load_json(text: str | bytes | bytearray) -> Any:
-    """Decode JSON, refusing duplicate member names (a parser differential) and oversized input."""
+    """Decode JSON strictly (``iam_middleware._json``: no duplicate member names, which are a parser differential,
+    no NaN or Infinity, no unpaired surrogates), refusing oversized input before parsing."""
     if len(text) > MAX_DOCUMENT_BYTES:
         raise PolicyValidationError([PolicyIssue("", f"Policy document is larger than {MAX_DOCUMENT_BYTES} bytes")])
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
-    except _DuplicateKey as exc:
-        raise PolicyValidationError(
-            [PolicyIssue("", f"Syntax errors in policy. Duplicate member name {exc.args[0]!r}")]
-        ) from None
-    except (ValueError, RecursionError) as exc:
-        raise PolicyValidationError([PolicyIssue("", f"Syntax errors in policy. Not valid JSON: {exc}")]) from None
+        return loads(text)
+    except JSONError as exc:
+        problem = f"Duplicate member name {exc.member!r}" if exc.member is not None else f"Not valid JSON: {exc}"
+        raise PolicyValidationError([PolicyIssue("", f"Syntax errors in policy. {problem}")]) from None
 
 
 def _depth(value: Any, limit: int) -> bool:

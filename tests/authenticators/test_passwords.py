@@ -1,8 +1,10 @@
-"""Password hashing: round trips, the stored format, bounds, malformed hashes, and no secret in any output."""
+"""Password hashing: round trips, the stored format (PHC strings, the earlier form still read), which hashes need
+making again, bounds, malformed hashes, and no secret in any output."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import unicodedata
 
@@ -17,6 +19,7 @@ from iam_middleware.authenticators._passwords import (
     PasswordCost,
     PasswordHash,
     hash_password,
+    needs_rehash,
     verify_dummy,
     verify_password,
 )
@@ -33,21 +36,71 @@ def test_round_trip_and_wrong_password() -> None:
     assert not verify_password("Correct horse battery staple", encoded)
 
 
-def test_encoded_form_is_self_describing() -> None:
+def test_encoded_form_is_a_phc_string() -> None:
     encoded = hash_password("pw", n=2**5, r=4, p=2)
-    match = re.fullmatch(r"scrypt\$5\$4\$2\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)", encoded)
+    match = re.fullmatch(r"\$scrypt\$ln=5,r=4,p=2\$([A-Za-z0-9+/]{22})\$([A-Za-z0-9+/]{43})", encoded)
     assert match is not None
-    assert len(base64.b64decode(match.group(1))) == 16
-    assert len(base64.b64decode(match.group(2))) == 32
+    assert len(base64.b64decode(match.group(1) + "==")) == 16
+    assert len(base64.b64decode(match.group(2) + "=")) == 32
     parsed = PasswordHash.parse(encoded)
-    assert parsed.cost == PasswordCost(n=2**5, r=4, p=2)
+    assert parsed.cost == PasswordCost(n=2**5, r=4, p=2) and not parsed.legacy
     assert parsed.encode() == encoded
 
 
-def test_default_cost_is_scrypt_n_2_15() -> None:
+def test_a_phc_string_made_by_hand_verifies() -> None:
+    # The format read independently of our encoder: ln is log2 N, salt and key are unpadded standard base64.
+    salt = bytes(range(16))
+    key = hashlib.scrypt(b"pw", salt=salt, n=2**6, r=2, p=3, dklen=32)
+    salt_text, key_text = (base64.b64encode(data).decode().rstrip("=") for data in (salt, key))
+    assert verify_password("pw", f"$scrypt$ln=6,r=2,p=3${salt_text}${key_text}")
+
+
+def test_default_cost_is_owasps_first_scrypt_setting() -> None:
+    # N=2**17 needs 128 MiB, four times hashlib's default maxmem: this also shows the bound is passed.
+    assert PasswordCost() == PasswordCost(n=2**17, r=8, p=1)
     encoded = hash_password("pw")
-    assert encoded.startswith("scrypt$15$8$1$")
-    assert verify_password("pw", encoded)
+    assert encoded.startswith("$scrypt$ln=17,r=8,p=1$")
+    assert verify_password("pw", encoded) and not needs_rehash(encoded)
+
+
+def legacy(password: str, *, n: int = 2**4, r: int = 8, p: int = 1) -> str:
+    """A hash in the earlier ``scrypt$<log2 n>$<r>$<p>$<salt>$<key>`` form (padded base64)."""
+    salt = bytes(range(16))
+    key = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32)
+    return f"scrypt${n.bit_length() - 1}${r}${p}${base64.b64encode(salt).decode()}${base64.b64encode(key).decode()}"
+
+
+def test_the_earlier_form_still_verifies_and_needs_rehash() -> None:
+    old = legacy("pw")
+    assert verify_password("pw", old) and not verify_password("px", old)
+    parsed = PasswordHash.parse(old)
+    assert parsed.legacy and parsed.cost == PasswordCost(**FAST)
+    assert needs_rehash(old, cost=PasswordCost(**FAST))  # the form alone is reason enough
+    # Its material in the PHC form is the same hash: it verifies and, at its own cost, needs nothing.
+    phc = parsed.encode()
+    assert phc.startswith("$scrypt$ln=4,r=8,p=1$") and verify_password("pw", phc)
+    assert not needs_rehash(phc, cost=PasswordCost(**FAST))
+
+
+@pytest.mark.parametrize(("stored", "target", "expected"), [
+    ({"n": 2**4}, {"n": 2**4}, False),
+    ({"n": 2**5}, {"n": 2**4}, False),  # stronger than asked: kept
+    ({"n": 2**4}, {"n": 2**5}, True),
+    ({"n": 2**4, "r": 4}, {"n": 2**4, "r": 8}, True),
+    ({"n": 2**4, "p": 1}, {"n": 2**4, "p": 2}, True),
+    ({"n": 2**4, "r": 16}, {"n": 2**4, "r": 8}, False),
+])
+def test_needs_rehash_when_weaker_than_the_target(stored: dict[str, int], target: dict[str, int],
+                                                   expected: bool) -> None:
+    encoded = hash_password("pw", **stored)
+    assert needs_rehash(encoded, cost=PasswordCost(**target)) is expected
+    assert needs_rehash(PasswordHash.parse(encoded), cost=PasswordCost(**target)) is expected
+
+
+def test_needs_rehash_defaults_to_the_cost_of_new_hashes() -> None:
+    assert needs_rehash(hash_password("pw", **FAST))
+    with pytest.raises(ConfigurationError):
+        needs_rehash("md5$abc")
 
 
 def test_salt_is_random() -> None:
@@ -101,7 +154,10 @@ def test_non_passwords_never_verify(password: object) -> None:
 
 
 def _valid_parts() -> list[str]:
-    return hash_password("pw", **FAST).split("$")
+    return hash_password("pw", **FAST).split("$")  # "", "scrypt", "ln=4,r=8,p=1", salt, key
+
+
+SALT_22, KEY_43 = "A" * 22, "A" * 43
 
 
 @pytest.mark.parametrize(
@@ -123,6 +179,21 @@ def _valid_parts() -> list[str]:
         "scrypt$4$8$1$AAAAAAAAAAAAAAAAAAAAAA=$" + "A" * 43 + "=",  # bad padding
         "scrypt$4$8$1$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 43 + "=\n",
         " scrypt$4$8$1$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 43 + "=",
+        f"$scrypt$ln=4,r=8,p=1${SALT_22}",
+        f"$scrypt$ln=4,r=8,p=1${SALT_22}==${KEY_43}=",  # PHC base64 has no padding
+        f"$scrypt$ln=4,r=8,p=1${SALT_22[:-1]}B${KEY_43}",  # stray bits in the last character: not canonical
+        f"$scrypt$ln=4,r=8,p=1${SALT_22}${KEY_43[:-1]}B",
+        f"$scrypt$ln=4,r=8,p=1$A${KEY_43}",  # not base64 at all
+        f"$scrypt$r=8,ln=4,p=1${SALT_22}${KEY_43}",
+        f"$scrypt$ln=04,r=8,p=1${SALT_22}${KEY_43}",
+        f"$scrypt$ln=4,r=8${SALT_22}${KEY_43}",
+        f"$scrypt$v=1$ln=4,r=8,p=1${SALT_22}${KEY_43}",
+        f"$scrypt$ln=21,r=8,p=1${SALT_22}${KEY_43}",  # N above 2**20
+        f"$scrypt$ln=20,r=8,p=1${SALT_22}${KEY_43}",  # 1 GiB: a tampered hash must not exhaust memory
+        f"$scrypt$ln=4,r=8,p=1${SALT_22[:4]}${KEY_43}",  # 3-byte salt
+        f"$scrypt$ln=4,r=8,p=1${SALT_22}${KEY_43}\n",
+        f"$SCRYPT$ln=4,r=8,p=1${SALT_22}${KEY_43}",
+        f"$argon2id$v=19$m=65536,t=3,p=4${SALT_22}${KEY_43}",
     ],
 )
 def test_malformed_hashes_are_configuration_errors(encoded: str) -> None:
@@ -134,12 +205,12 @@ def test_malformed_hashes_are_configuration_errors(encoded: str) -> None:
 
 def test_malformed_hash_error_does_not_echo_the_hash() -> None:
     parts = _valid_parts()
-    parts[5] = parts[5][:8]  # truncated key, still valid base64
+    parts[4] = parts[4][:8]  # truncated key, still valid base64
     truncated = "$".join(parts)
     with pytest.raises(ConfigurationError) as caught:
         PasswordHash.parse(truncated)
+    assert parts[3] not in str(caught.value)
     assert parts[4] not in str(caught.value)
-    assert parts[5] not in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -161,7 +232,7 @@ def test_dummy_check_never_matches() -> None:
 def test_hash_material_never_appears_in_repr() -> None:
     encoded = hash_password("hunter2hunter2", **FAST)
     parsed = PasswordHash.parse(encoded)
-    _, _, _, _, salt, key = encoded.split("$")
+    _, _, _, salt, key = encoded.split("$")
     text = repr(parsed) + str(parsed)
     assert salt not in text and key not in text and "hunter2" not in text
     assert "********" in text
