@@ -7,7 +7,6 @@ action on a resource for a principal. Any failure is an ``IAMError`` that render
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import os
@@ -34,13 +33,12 @@ from ._exceptions import (
     MissingCredentialError,
     SignatureError,
 )
-from ._json import loads
 from ._principal import CredentialKind, Principal
 from ._request import RequestView, resolve_source_ip
 from ._settings import Settings, WebIdentityProvider
 from ._temporary import TemporaryCredential, TemporaryCredentials
 from .authenticators._csrf import CSRFGuard
-from .authenticators._jwt import JWTVerifier, VerifiedToken
+from .authenticators._jwt import JWTVerifier, VerifiedToken, decode_header
 from .authenticators._login import USER_ID, LoginRecord, LoginService
 from .authenticators._passwords import PasswordCost, PasswordHash
 from .authenticators._sessions import SESSION_TYP, IssuedSession, SessionTokens
@@ -684,18 +682,19 @@ def _verdict_key(trust: PolicySet, provider: str, role: str, context: Mapping[st
 def _token_type(token: str) -> str | None:
     """The ``typ`` header of a JWT, unverified: it only picks which verifier runs, each verifying fully."""
     segment = token.split(".", 1)[0]
-    if not 0 < len(segment) <= 1024:
+    if not 0 < len(segment) <= 1024 or not _BASE64URL.fullmatch(segment):
         return None
     try:
-        header = loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, TypeError):
+        header = decode_header(segment)
+    except InvalidTokenError:
         return None
-    typ = header.get("typ") if isinstance(header, dict) else None
+    typ = header.get("typ")
     return typ if isinstance(typ, str) else None
 
 
 _DIGESTED_NAME = re.compile(r"-[0-9a-f]{12}\Z")
 _SESSION_NAME = re.compile(r"[A-Za-z0-9=,.@_-]{2,64}")
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _safe_session_name(name: str) -> str:

@@ -26,8 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.ed448 import Ed448PrivateKey, Ed448PublicKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
-from jwt.algorithms import HMACAlgorithm, get_default_algorithms
-from jwt.api_jws import PyJWS
+from jwt.algorithms import Algorithm, HMACAlgorithm, get_default_algorithms
 from jwt.exceptions import PyJWTError
 
 from .._exceptions import ConfigurationError
@@ -73,38 +72,25 @@ _MAX_JWKS_KEYS = 64
 
 
 class _VettedSecret(bytes):
-    """An HMAC secret that pyjwt's own ``prepare_key`` accepted when its (immutable) JWTKey was built."""
+    """An HMAC secret that pyjwt's own ``prepare_key`` accepted when its (immutable) JWTKey was built (masked in
+    reprs)."""
 
     def __repr__(self) -> str:
         return "_VettedSecret('********')"
 
 
-class _VettedHMAC(HMACAlgorithm):
-    """pyjwt's HMAC algorithm, minus re-vetting an already vetted secret on every token.
-
-    ``HMACAlgorithm.prepare_key`` re-parses the secret as PEM, SSH, DER and JSON on each call (about 7 µs,
-    a fifth of a whole HS256 verification). Anything that is not a ``_VettedSecret`` is vetted as usual.
-    """
-
-    def prepare_key(self, key: str | bytes) -> bytes:
-        if type(key) is _VettedSecret:
-            return key
-        return super().prepare_key(key)
+def _signature_verifiers() -> dict[str, Algorithm]:
+    """pyjwt's algorithm objects for every algorithm a JWTKey can be bound to (never ``none``), by name. Keys are
+    prepared (parsed, vetted, curve-checked) once when their JWTKey is built, so only ``verify`` runs per token."""
+    verifiers = {alg: _ALGORITHMS[alg] for alg, family in _FAMILY.items() if family != "HS"}
+    verifiers["HS256"] = HMACAlgorithm(HMACAlgorithm.SHA256)
+    verifiers["HS384"] = HMACAlgorithm(HMACAlgorithm.SHA384)
+    verifiers["HS512"] = HMACAlgorithm(HMACAlgorithm.SHA512)
+    return verifiers
 
 
-def _new_jws() -> PyJWS:
-    """A pyjwt JWS verifier that knows only the algorithms a JWTKey can be bound to (never ``none``)."""
-    jws = PyJWS(
-        algorithms=[alg for alg, family in _FAMILY.items() if family != "HS"],
-        options={"verify_signature": True, "enforce_minimum_key_length": True},
-    )
-    for alg, digest in (
-        ("HS256", HMACAlgorithm.SHA256),
-        ("HS384", HMACAlgorithm.SHA384),
-        ("HS512", HMACAlgorithm.SHA512),
-    ):
-        jws.register_algorithm(alg, _VettedHMAC(digest))
-    return jws
+#: The signature check of each algorithm a key may be bound to.
+VERIFIERS = _signature_verifiers()
 
 
 def _key_label(kid: str | None) -> str:

@@ -36,11 +36,9 @@ from hashlib import sha256
 from types import MappingProxyType
 from typing import Any
 
-from jwt.exceptions import DecodeError, InvalidSignatureError
-
 from .._exceptions import ConfigurationError, InvalidTokenError
 from .._json import JSONError, parser
-from ._jwks import _MAX_KID_LENGTH, FetchDeferred, JWKSSource, JWTKey, _new_jws
+from ._jwks import _MAX_KID_LENGTH, VERIFIERS, FetchDeferred, JWKSSource, JWTKey
 
 __all__ = [
     "AlgorithmNotAllowedError",
@@ -267,14 +265,44 @@ _SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _REFUSED_HEADERS = ("crit", "jku", "x5u", "jwk", "x5c", "b64")
 _MISSING = object()
 _URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_B64_VALUE = {char: value for value, char in
+              enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+
+
+def _decode_base64url(segment: str) -> bytes | None:
+    """base64url without padding, canonical only (RFC 7515 §2: the unused bits of the last character are zero, so
+    one token has one spelling), or None. ``segment`` already matched ``_SHAPE`` (alphabet only)."""
+    tail = len(segment) % 4
+    if tail == 1 or (tail and _B64_VALUE[segment[-1]] & (0x0F if tail == 2 else 0x03)):
+        return None
+    # a2b_base64 ignores padding beyond what it needs, so "==" completes any valid length.
+    return binascii.a2b_base64(segment.encode("ascii").translate(_URLSAFE_TO_STANDARD) + b"==")
+
+
+# Headers decoded before, by segment: every token of one issuer and key carries the same header, so it is parsed once.
+# Values are read-only mappings; only headers that decoded are kept, and the bound keeps junk from filling it.
+_HEADERS: dict[str, MappingProxyType[str, Any]] = {}
+_MAX_HEADERS = 1024
+_MAX_HEADER_CHARS = 1024
+
+
+def decode_header(segment: str) -> MappingProxyType[str, Any]:
+    """A token's header segment as a read-only mapping (``_decode_segment``), remembered for the next token."""
+    found = _HEADERS.get(segment)
+    if found is None:
+        found = _decode_segment(segment, "header")
+        if len(segment) <= _MAX_HEADER_CHARS:
+            if len(_HEADERS) >= _MAX_HEADERS:
+                _HEADERS.clear()  # rare: only a flood of distinct, well-formed headers gets here
+            _HEADERS[segment] = found
+    return found
 
 
 def _decode_segment(segment: str, name: str) -> MappingProxyType[str, Any]:
-    """base64url -> UTF-8 -> one strict JSON object. ``segment`` already matched ``_SHAPE`` (alphabet only)."""
-    if len(segment) % 4 == 1:
-        raise MalformedTokenError(f"{name} is not valid base64url")
-    # a2b_base64 ignores padding beyond what it needs, so "==" completes any valid length.
-    raw = binascii.a2b_base64(segment.encode("ascii").translate(_URLSAFE_TO_STANDARD) + b"==")
+    """canonical base64url -> UTF-8 -> one strict JSON object."""
+    raw = _decode_base64url(segment)
+    if raw is None:
+        raise MalformedTokenError("segments must be canonical base64url")
     try:
         # Strict (RFC 7515 §4, 7519 §4 allow rejecting duplicate names; rejecting avoids parser differentials).
         value = _parse(raw)
@@ -371,7 +399,6 @@ class JWTVerifier:
         self._cache_size = cache_size
         self._cache: dict[bytes, tuple[float, float, VerifiedToken]] = {}
         self._evict_lock = threading.Lock()
-        self._jws = _new_jws()
         for issuer in by_name.values():
             if issuer.jwks is not None:
                 issuer.jwks.subscribe(self.invalidate)
@@ -419,7 +446,7 @@ class JWTVerifier:
                 raise MalformedTokenError(f"expected 3 dot-separated segments, got {segments}")
             raise MalformedTokenError("segments must be unpadded base64url")
         header_segment, payload_segment, _ = token.split(".")
-        header = _decode_segment(header_segment, "header")
+        header = decode_header(header_segment)
         claims = _decode_segment(payload_segment, "payload")
 
         alg = header.get("alg")
@@ -458,7 +485,7 @@ class JWTVerifier:
         subject = None if (raw := get("sub", _MISSING)) is _MISSING else _claim_string(raw, "sub")
         token_id = None if (raw := get("jti", _MISSING)) is _MISSING else _claim_string(raw, "jti")
 
-        self._check_signature(token, self._candidate_keys(issuer, kid, alg, now))
+        _check_signature(token, alg, self._candidate_keys(issuer, kid, alg, now))
         valid_from = _check_validity_window(issuer, now, exp, nbf, iat)
         _check_audience(issuer, claims)
         verified = VerifiedToken(
@@ -493,16 +520,18 @@ class JWTVerifier:
             raise AlgorithmNotAllowedError
         return usable
 
-    def _check_signature(self, token: str, keys: list[JWTKey]) -> None:
-        for key in keys:
-            try:
-                # pyjwt's JWS layer verifies the signature over the first two segments exactly as received, and
-                # re-checks alg against the key's own list. Its JWT layer is not used: it would re-parse the
-                # payload last-wins and read the wall clock, and every claim is checked here against ``now``.
-                self._jws.decode(token, key._verify_key, algorithms=key.algorithms)
-            except InvalidSignatureError:
-                continue
-            except DecodeError:
-                raise MalformedTokenError("segments must be canonical base64url") from None
+
+def _check_signature(token: str, alg: str, keys: list[JWTKey]) -> None:
+    """The signature over the first two segments exactly as received, by one of ``keys`` (each bound to ``alg``
+    already: ``_candidate_keys``). pyjwt's algorithm objects verify; its JWS layer is not used, since it would parse
+    and check every segment again (a third of a whole verification)."""
+    signing_input, _, encoded = token.rpartition(".")
+    signature = _decode_base64url(encoded)
+    if signature is None:
+        raise MalformedTokenError("segments must be canonical base64url")
+    message = signing_input.encode("ascii")  # the token matched _SHAPE: ASCII only
+    verify = VERIFIERS[alg].verify
+    for key in keys:
+        if verify(message, key._verify_key, signature):
             return
-        raise TokenSignatureError
+    raise TokenSignatureError
