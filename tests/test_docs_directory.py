@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from iam_middleware._settings import SETTINGS_KEYS
 from iam_middleware.directory import _load
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "directory.md").read_text()
@@ -24,7 +23,6 @@ def documented(heading: str) -> set[str]:
 
 
 @pytest.mark.parametrize(("heading", "fields"), [
-    ("## `[settings]`", SETTINGS_KEYS),
     ("## `[accounts.<id>]`", _load._ACCOUNT_KEYS),
     ("## `[groups.<name>]`", _load._GROUP_KEYS),
     ("## `[users.<name>]`", _load._USER_KEYS),
