@@ -7,6 +7,7 @@ own router, then renders the permission here.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ _SOURCES = ("path", "query", "header")
 # Everything outside RFC 3986's unreserved set is percent-encoded in substituted values, so a value can never add a
 # wildcard (* ?), a policy variable ($), an ARN segment (:) or a path level (/) to the resource it is put into.
 _SAFE = "-._~"
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")  # what quote(safe=_SAFE) leaves as it is
 # Values every permission may name besides the route's own parameters.
 _FIXED_VALUES = frozenset({"account", "partition", "region"})
 # The request may add context keys of its own, but never the keys IAM itself computes from the credential and the
@@ -149,19 +151,33 @@ def declared(endpoint: Any, method: str | None = None) -> Requirement | None:
 
 
 def _encode(value: Any) -> str:
-    return quote(str(value), safe=_SAFE)
+    text = str(value)
+    return text if _UNRESERVED.fullmatch(text) else quote(text, safe=_SAFE)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pieces(template: str) -> tuple[tuple[str, str | None], ...]:
+    """A template as (literal text, placeholder name or None) pairs, split once per distinct template."""
+    pieces: list[tuple[str, str | None]] = []
+    start = 0
+    for match in _PLACEHOLDER.finditer(template):
+        pieces.append((template[start:match.start()], match.group(1)))
+        start = match.end()
+    pieces.append((template[start:], None))
+    return tuple(pieces)
 
 
 def render_template(template: str, values: Mapping[str, Any]) -> str:
     """Fill ``{name}`` placeholders with percent-encoded values; a missing value raises MissingValueError."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in values or values[name] is None:
-            raise MissingValueError(name, template)
-        return _encode(values[name])
-
-    return _PLACEHOLDER.sub(replace, template)
+    out: list[str] = []
+    for literal, name in _pieces(template):
+        out.append(literal)
+        if name is not None:
+            value = values.get(name)
+            if value is None:
+                raise MissingValueError(name, template)
+            out.append(_encode(value))
+    return "".join(out)
 
 
 def unknown_placeholders(requirement: Permission, path_params: Collection[str]) -> list[str]:

@@ -155,6 +155,24 @@ def test_substituted_values_cannot_inject_wildcards_variables_or_segments(value:
     assert render_template("order/{id}", {"id": value}) == f"order/{rendered}"
 
 
+_NAME = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.-]{0,8}", fullmatch=True)
+
+
+_LITERAL = st.text(alphabet=st.characters(blacklist_characters="{}"), max_size=6)
+
+
+@given(parts=st.lists(st.tuples(_LITERAL, _NAME), max_size=4), tail=_LITERAL,
+       given_values=st.dictionaries(_NAME, st.one_of(st.text(max_size=6), st.integers())))
+def test_rendering_fills_each_placeholder_with_exactly_its_encoded_value(
+        parts: list[tuple[str, str]], tail: str, given_values: dict[str, Any]) -> None:
+    template = "".join(f"{literal}{{{name}}}" for literal, name in parts) + tail
+    values = {**{name: f"v/{name}" for _, name in parts}, **given_values}
+    # The reference: every placeholder replaced by quote(str(value), safe="-._~"), nothing else touched.
+    expected = re.sub(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}", lambda m: quote(str(values[m.group(1)]), safe="-._~"),
+                      template)
+    assert render_template(template, values) == expected
+
+
 def test_an_escaped_wildcard_matches_only_itself_in_a_policy() -> None:
     # An order whose id is "*" must not become the resource "order/*" that a policy for "order/*" names.
     own_orders = "arn:app:orders::111122223333:order/${aws:username}"

@@ -71,7 +71,7 @@ class PolicySet:
     immutable, so a new version of a document is a new ``Policy`` and gets a new set.
     """
 
-    __slots__ = ("policies", "_index", "_not_action", "_memo", "condition_keys", "_statement_keys",
+    __slots__ = ("policies", "_index", "_not_action", "_memo", "_keys_memo", "condition_keys", "_statement_keys",
                  "_statement_count", "_explained")
 
     _MEMO_LIMIT = 4096
@@ -83,6 +83,7 @@ class PolicySet:
         self._index: _ActionIndex[Entry] = _ActionIndex()
         self._not_action: list[tuple[_ActionIndex[bool], Entry]] = []
         self._memo: dict[str, tuple[Entry, ...]] = {}
+        self._keys_memo: dict[str, frozenset[str]] = {}
         self._explained: dict[tuple[str, int], MatchedStatement] = {}
         self._statement_keys: list[tuple[str, ...]] = []
         order = 0
@@ -129,8 +130,14 @@ class PolicySet:
 
         A decision about the action depends on the request context only through these keys.
         """
-        keys = self._statement_keys
-        return frozenset().union(*(keys[entry[0]] for entry in self.candidates(action_lower)))
+        found = self._keys_memo.get(action_lower)
+        if found is None:
+            keys = self._statement_keys
+            found = frozenset().union(*(keys[entry[0]] for entry in self.candidates(action_lower)))
+            if len(self._keys_memo) >= self._MEMO_LIMIT:
+                self._keys_memo.clear()
+            self._keys_memo[action_lower] = found
+        return found
 
     def explain(self, layer: str, entries: Iterable[Entry]) -> list[MatchedStatement]:
         """The MatchedStatement records for ``entries`` of this set, built once per statement and layer."""
