@@ -55,7 +55,19 @@ def token_service_urls(iam: IAM | None = None, *, max_body_bytes: int = 64 * 102
     patterns = []
     for route, operation in OPERATIONS.items():
         patterns.append(path(route.lstrip("/"), _view(iam, operation, max_body_bytes), name=f"iam-sts-{route[1:]}"))
+    # Any other path below the service is the service's 404, as under ASGI and Flask.
+    patterns.append(path("<path:rest>", _no_such_operation(iam), name="iam-sts-unknown"))
     return patterns
+
+
+def _no_such_operation(iam: IAM | None) -> Callable[..., Any]:
+    @csrf_exempt
+    @public
+    def view(request: HttpRequest, rest: str = "") -> HttpResponse:
+        gate = gate_for(iam)
+        return send(not_routed(gate, gate.begin(request_view(request)), method_allowed=True))
+
+    return view
 
 
 def _view(iam: IAM | None, operation: Callable[..., Any], max_body_bytes: int) -> Callable[[HttpRequest], Any]:

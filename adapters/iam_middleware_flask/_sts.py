@@ -14,7 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from iam_middleware import IAM, public
 from iam_middleware.gate import Gate, Reply
-from iam_middleware.sts import OPERATIONS, handle, refused
+from iam_middleware.sts import OPERATIONS, handle, not_routed, refused
 
 from ._extension import read_body, request_view
 
@@ -27,15 +27,31 @@ def token_service_blueprint(iam: IAM, *, name: str = "iam_token_service", max_bo
     ``/AssumeRole``, ``/AssumeRoleWithWebIdentity``, ``/revoke``): ``app.register_blueprint(bp, url_prefix="/sts")``."""
     gate = Gate(iam, max_body_bytes=max_body_bytes)
     blueprint = Blueprint(name, __name__)
+    # Every method reaches the views, so a wrong one is the service's 405 (and any other path its 404), as under
+    # ASGI and Django, rather than an unknown route.
     for path, operation in OPERATIONS.items():
         blueprint.add_url_rule(path, endpoint=path.strip("/"), view_func=public(_view(gate, operation)),
-                               methods=["POST"])
+                               methods=_METHODS)
+    blueprint.add_url_rule("/<path:rest>", endpoint="unknown", view_func=public(_no_such_operation(gate)),
+                           methods=_METHODS)
     return blueprint
+
+
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def _no_such_operation(gate: Gate) -> Callable[..., Response]:
+    def view(rest: str = "") -> Response:
+        return _response(not_routed(gate, gate.begin(request_view()), method_allowed=True))
+
+    return view
 
 
 def _view(gate: Gate, operation: Callable[..., object]) -> Callable[[], Response]:
     def view() -> Response:
         context = gate.begin(request_view())
+        if request.method != "POST":
+            return _response(not_routed(gate, context, method_allowed=False))
         try:
             raw = read_body(gate.max_body_bytes) if context.error is None else b""
         except RequestEntityTooLarge:

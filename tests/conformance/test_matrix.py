@@ -214,6 +214,9 @@ ROWS = [
                                                             ASSUME_PARTNER), Answer(403, "AccessDenied")),
     Row("token service anonymous", lambda iam: Wire("POST", "/sts/AssumeRole", JSON, ASSUME_PARTNER),
         Answer(401, "MissingAuthenticationToken")),
+    Row("token service wrong method", lambda iam: Wire("GET", "/sts/login"), Answer(405, "MethodNotAllowed")),
+    Row("token service unknown operation", lambda iam: Wire("POST", "/sts/GetFederationToken", JSON, b"{}"),
+        Answer(404, "NotFound")),
 ]
 
 
