@@ -4,6 +4,7 @@ directory's policies with the request's unknowns left open. Sans-IO: it reads a 
 
 from __future__ import annotations
 
+from ._html import render_html
 from ._knowledge import Knowledge
 from ._partial import Candidate, Residual, partial_decide
 from ._render import render_csv, render_json, render_table
@@ -22,6 +23,7 @@ __all__ = [
     "build_report",
     "partial_decide",
     "render_csv",
+    "render_html",
     "render_json",
     "render_table",
     "subjects_of",

@@ -90,10 +90,12 @@ class Candidate:
     sid: str | None
     effect: str
     outright: bool
+    #: The statement as the policy document writes it.
+    raw: Mapping[str, Any] = field(compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"type": self.layer, "policy": self.policy, "statement": self.index, "sid": self.sid,
-                "effect": self.effect, "outright": self.outright}
+                "effect": self.effect, "outright": self.outright, "json": dict(self.raw)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +191,7 @@ def partial_decide(
                 continue
             (denies if statement.effect is Effect.DENY else found).add(term)
             candidates.append(Candidate(layer, policy.id, statement.index, statement.sid, statement.effect.value,
-                                        not term))
+                                        not term, statement.raw))
     required: list[Terms] = []
     if guardrails:
         required.append(frozenset(allows["guardrail"]))

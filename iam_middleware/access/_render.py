@@ -54,7 +54,8 @@ def render_json(report: AccessReport) -> str:
         "undeclared": [route.label for route in report.undeclared],
         "cells": [cell_dict(cell) for cell in report.cells],
     }
-    fields = [json.dumps(name) + ": [" + ",".join(f"\n  {json.dumps(item)}" for item in items)
+    # default=str: a policy written as a TOML table may hold TOML dates, which its statement's JSON shows as text.
+    fields = [json.dumps(name) + ": [" + ",".join(f"\n  {json.dumps(item, default=str)}" for item in items)
               + ("\n ]" if items else "]") for name, items in parts.items()]
     return "{\n " + ",\n ".join(fields) + "\n}\n"
 

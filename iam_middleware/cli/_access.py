@@ -3,12 +3,13 @@
 Every principal of the directory (each user; a session of each role; a session of each web-identity provider's
 role) against every declared route of the app (or, without ``--app``, the directory's ``[[routes]]``): Allowed,
 Denied, Conditional (with the condition keys and ids the answer depends on, and what they must be) or Public, by
-partial evaluation of the directory's own policies (docs/access.md). ``iam-middleware access diff OLD NEW``
-compares two directories.
+partial evaluation of the directory's own policies (docs/access.md). ``--format html`` makes it one self-contained
+page for a browser, ``--output FILE`` writes it to a file. ``iam-middleware access diff OLD NEW`` compares two
+directories.
 
 ``--check-not-granted ACTION[,...]`` prints, instead of the report, each principal that may perform one of the
 actions (on ``--resource``, or any resource), and exits 1 if there is one. Exit 0 when the report is printed (or
-nothing listed is granted), 2 when the directory or the app cannot be read.
+nothing listed is granted), 2 when the directory or the app cannot be read (or the --output file written).
 """
 
 from __future__ import annotations
@@ -20,14 +21,23 @@ from typing import Any
 
 from .._exceptions import ConfigurationError
 from .._iam import IAM
-from ..access import AccessReport, RouteSpec, build_report, render_csv, render_json, render_table, subjects_of
+from ..access import (
+    AccessReport,
+    RouteSpec,
+    build_report,
+    render_csv,
+    render_html,
+    render_json,
+    render_table,
+    subjects_of,
+)
 from ..access._grants import granted
 from ..access._routes import routes_of_table
 from ._check import _load_app, app_routes
 
 __all__ = ["ReportError", "add_parser", "load_report", "not_granted"]
 
-_RENDER = {"table": render_table, "json": render_json, "csv": render_csv}
+_RENDER = {"table": render_table, "json": render_json, "csv": render_csv, "html": render_html}
 
 
 class ReportError(Exception):
@@ -43,7 +53,9 @@ def add_parser(commands: Any) -> None:
     add_common(parser)
     parser.add_argument("--principal", action="append", default=[], metavar="NAME",
                         help="only this principal (alice, role/partner, role/partner@idp.example); repeatable")
-    parser.add_argument("--format", choices=sorted(_RENDER), default="table")
+    parser.add_argument("--format", choices=sorted(_RENDER), default="table",
+                        help="html: one self-contained page to open in a browser (docs/access.md)")
+    parser.add_argument("--output", metavar="FILE", help="write the report to FILE instead of standard output")
     parser.set_defaults(run=run)
     _access_diff.add_parser(parser.add_subparsers(dest="access_command", metavar="COMMAND"))
 
@@ -122,5 +134,13 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    sys.stdout.write(_RENDER[args.format](report))
+    text = _RENDER[args.format](report)
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0

@@ -40,7 +40,8 @@ def test_json_has_a_cell_per_principal_and_route_with_its_statements(capsys: pyt
     alice = next(c for c in report["cells"] if c["principal"] == "alice" and c["method"] == "DELETE")
     assert alice["decision"] == "ImplicitlyDenied" and alice["statements"] == [
         {"type": "guardrail", "policy": "AcmeGuardrail", "statement": 0, "sid": "AllowEverythingElse",
-         "effect": "Allow", "outright": True}]
+         "effect": "Allow", "outright": True,
+         "json": {"Sid": "AllowEverythingElse", "Effect": "Allow", "Action": "*", "Resource": "*"}}]
 
 
 def test_csv_has_a_header_and_a_row_per_cell(capsys: pytest.CaptureFixture[str]) -> None:
