@@ -4,9 +4,10 @@
 (``path_prefix: /envoy``). Per request it translates the subrequest into the original request (``_forms``), finds
 the rule of the rules table that governs its method and canonical path, decides through the gate (the same
 authenticators, decision and decision log as the middleware) and translates the outcome into the gateway's answer
-(``_answers``); an exact repeat of a recently allowed subrequest gets the same answer (``_warm``). Nothing is
-decided here. Anything unexpected is a refusal, never a 500 (which Envoy may be told to let through, and which nginx
-turns into an error page of its own).
+(``_answers``); an exact repeat of a recently allowed subrequest gets the same answer (``_warm``). The AuthZEN
+endpoints (``iam_middleware.authzen``, docs/authzen.md) are served beside them. Nothing is decided here. Anything
+unexpected is a refusal, never a 500 (which Envoy may be told to let through, and which nginx turns into an error
+page of its own).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from .._exceptions import AccessDeniedError, IAMError
 from .._iam import IAM
 from ..asgi import decide_async, read_body
+from ..authzen import AuthZEN
 from ..gate import NO_ROUTE, ErrorHandler, Gate, Reply, RequestContext, Target, new_request_id, render_error
 from ..interfaces import from_asgi_scope
 from ..routing import RuleTable
@@ -46,12 +48,17 @@ class Authorizer:
 
     ``explain``, ``max_body_bytes`` (the most of a forwarded body read to verify a signed payload) and ``on_error``
     are the gate's (``iam_middleware.gate``). Request paths no rule governs are refused, as in every shell.
+
+    It also answers AuthZEN evaluation requests (``AuthZEN``, docs/authzen.md) at ``/access/v1/evaluation`` and
+    ``/access/v1/evaluations``, and with ``pdp_url`` (its own https URL) publishes their metadata document.
     """
 
     def __init__(self, iam: IAM, *, rules: RuleTable | None = None, explain: bool = False,
-                 max_body_bytes: int = 10 * 1024 * 1024, on_error: ErrorHandler | None = None) -> None:
+                 max_body_bytes: int = 10 * 1024 * 1024, on_error: ErrorHandler | None = None,
+                 pdp_url: str | None = None) -> None:
         self.iam = iam
         self.gate = Gate(iam, explain=explain, max_body_bytes=max_body_bytes, on_error=on_error)
+        self.authzen = AuthZEN(iam, pdp_url=pdp_url, explain=explain, on_error=on_error)
         self.rules = rules if rules is not None else iam.rules
         self._offload = not isinstance(iam.store, MemoryStore)
         self._warm = WarmAnswers(iam, self.rules)
@@ -71,19 +78,23 @@ class Authorizer:
             return
         if kind != "http":
             return
+        if self.authzen.handles(scope):
+            status, headers, body = await self.authzen.reply(scope, receive)
+        else:
+            status, headers, body = await self._gateway(scope, receive)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _gateway(self, scope: Scope, receive: Receive) -> Reply:
         gate = self.gate
         token = gate.enter()  # a reload due now applies; the decision is taken on one snapshot
         try:
             key, given_id = self._warm.key(scope)
             reply = self._warm.answer(key, new_request_id(given_id))
-            if reply is None:
-                reply = await self._answer(scope, receive, key)
+            return reply if reply is not None else await self._answer(scope, receive, key)
         finally:
             gate.exit(token)
-        status, headers, body = reply
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]})
-        await send({"type": "http.response.body", "body": body})
 
     async def _answer(self, scope: Scope, receive: Receive, key: bytes) -> Reply:
         gate = self.gate

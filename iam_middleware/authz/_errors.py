@@ -28,4 +28,5 @@ class NotAGatewayPathError(IAMError):
     code = "NotFound"
 
     def __init__(self) -> None:
-        super().__init__("The authorizer answers nginx at /nginx and Envoy below /envoy/.")
+        super().__init__("The authorizer answers nginx at /nginx, Envoy below /envoy/ and AuthZEN at "
+                         "/access/v1/evaluation and /access/v1/evaluations.")

@@ -1,4 +1,5 @@
-"""``iam-middleware authz --directory iam.toml``: the external authorizer for nginx and Envoy, served by uvicorn.
+"""``iam-middleware authz --directory iam.toml``: the external authorizer for nginx and Envoy (and the AuthZEN
+endpoints, docs/authzen.md), served by uvicorn.
 
 The directory file gives the rules table (``[[routes]]``), the authenticators and the policies; a change of the
 file is in force within seconds (its ``[[routes]]`` and ``[settings]`` at the next start). uvicorn's own reading of
@@ -28,6 +29,8 @@ def add_parser(commands: Any) -> None:
                         help="the directory file (iam.toml), with its [[routes]] rules table")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000)")
+    parser.add_argument("--pdp-url", metavar="URL", help="the authorizer's own https URL, published in the AuthZEN "
+                        "metadata document (/.well-known/authzen-configuration; docs/authzen.md)")
     parser.set_defaults(run=run)
 
 
@@ -62,10 +65,15 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 2
     from ..authz import Authorizer
 
+    try:
+        authorizer = Authorizer(iam, pdp_url=args.pdp_url)
+    except ConfigurationError as exc:
+        print(f"error: --pdp-url: {exc}", file=sys.stderr)
+        return 1
     reloader = DirectoryReloader(iam)
     reloader.start()
     try:
-        uvicorn.Server(uvicorn_config(Authorizer(iam), args.host, args.port)).run()
+        uvicorn.Server(uvicorn_config(authorizer, args.host, args.port)).run()
     finally:
         reloader.stop()
     return 0

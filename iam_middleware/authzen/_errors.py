@@ -1,0 +1,47 @@
+"""The refusals of the AuthZEN endpoints that are theirs alone; every other refusal is the gate's own (401, 403, 503).
+
+Each is an ``IAMError``, so it renders as every refusal of the project does (``gate.render``): the status, a stable
+code and a message that names the member at fault, never a value that could be a credential.
+"""
+
+from __future__ import annotations
+
+from .._exceptions import BadRequestError, IAMError
+
+__all__ = ["InvalidEvaluationError", "MalformedJSONError", "MethodNotAllowedError", "NoSuchEndpointError",
+           "UnsupportedMediaTypeError"]
+
+
+class MalformedJSONError(BadRequestError):
+    """The body is not one strict JSON object (syntax, duplicate member names, NaN, nesting, another type)."""
+
+    code = "MalformedJSON"
+
+
+class UnsupportedMediaTypeError(BadRequestError):
+    """The body was sent with another media type than ``application/json``, which the HTTPS binding requires (and
+    which a browser cannot send cross-site without a CORS preflight)."""
+
+    status_code = 415
+    code = "UnsupportedMediaType"
+
+
+class InvalidEvaluationError(BadRequestError):
+    """A member of the request is missing, of the wrong type or out of range; the message names it by its path
+    (``evaluations[1].resource.id``)."""
+
+    code = "ValidationError"
+
+
+class NoSuchEndpointError(IAMError):
+    """A path below the AuthZEN app that is none of its endpoints."""
+
+    status_code = 404
+    code = "NotFound"
+
+
+class MethodNotAllowedError(IAMError):
+    """An endpoint called with a method it does not answer (``Allow`` names the one it does)."""
+
+    status_code = 405
+    code = "MethodNotAllowed"
