@@ -19,6 +19,7 @@ from ._request import RequestView
 
 if TYPE_CHECKING:
     from ._iam import IAM
+    from .authenticators._sigv4 import SigV4Verifier
 
 __all__ = ["Authenticator", "BearerAuthenticator", "CookieAuthenticator", "SigV4Authenticator"]
 
@@ -43,13 +44,20 @@ class _BuiltIn:
 
 
 class SigV4Authenticator(_BuiltIn):
-    """``Authorization: AWS4-HMAC-SHA256 …`` or a presigned query: a user's access key or temporary credentials."""
+    """``Authorization: AWS4-HMAC-SHA256 …`` or a presigned query: a user's access key or temporary credentials.
+    ``verifier`` replaces the facade's (``iam.sigv4``): the token service's Query API verifies the ``sts`` signing
+    name with the same keys."""
+
+    def __init__(self, iam: IAM, verifier: SigV4Verifier | None = None) -> None:
+        super().__init__(iam)
+        self.verifier = verifier
 
     def authenticate(self, request: RequestView, *, now: float) -> Principal | None:
         iam = self.iam
-        if not iam.sigv4.recognizes(request):
+        verifier = iam.sigv4 if self.verifier is None else self.verifier
+        if not verifier.recognizes(request):
             return None
-        verified = iam.sigv4.verify(request, now=now)
+        verified = verifier.verify(request, now=now)
         if iam.settings.sigv4_replay_protection and request.method not in _IDEMPOTENT:
             iam._refuse_replay(verified, now)
         return iam._from_signature(verified, now)

@@ -46,6 +46,8 @@ class TemporaryCredential:
     #: The id of the user or role at issue: the credential ends when the name is re-created with another id (the
     #: token service always sets it; without it the credential is bound by name only).
     principal_id: str | None = None
+    #: The keys of ``tags`` a role session passes on to the sessions it assumes (AssumeRole's TransitiveTagKeys).
+    transitive_tag_keys: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return (f"TemporaryCredential(access_key_id={self.access_key_id!r}, secret_access_key='********', "
@@ -55,6 +57,8 @@ class TemporaryCredential:
         data = {name: getattr(self, name) for name in self.__slots__}
         data["tags"] = dict(self.tags)
         data["context"] = dict(self.context)
+        if not self.transitive_tag_keys:
+            del data["transitive_tag_keys"]  # records without it stay readable by releases that predate the field
         return json.dumps(data, separators=(",", ":")).encode()
 
     @classmethod
@@ -63,6 +67,7 @@ class TemporaryCredential:
             data = loads(raw)  # strict: a record in the shared state is input too
             data["tags"] = MappingProxyType(dict(data.get("tags") or {}))
             data["context"] = MappingProxyType(dict(data.get("context") or {}))
+            data["transitive_tag_keys"] = tuple(data.get("transitive_tag_keys") or ())
             return cls(**data)
         except (ValueError, TypeError):
             return None
@@ -94,6 +99,7 @@ class TemporaryCredentials:
         source: str | None = None,
         context: Mapping[str, Any] | None = None,
         principal_id: str | None = None,
+        transitive_tag_keys: tuple[str, ...] = (),
     ) -> TemporaryCredential:
         key_id = "ASIA" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
         credential = TemporaryCredential(
@@ -103,6 +109,7 @@ class TemporaryCredentials:
             kind=kind, arn=arn, session_name=session_name, issued_at=now, expires_at=now + duration,
             mfa_time=mfa_time, session_policy=session_policy, tags=MappingProxyType(dict(tags or {})), source=source,
             context=MappingProxyType(dict(context or {})), principal_id=principal_id,
+            transitive_tag_keys=transitive_tag_keys,
         )
         try:
             self._store.set(self._prefix + key_id, credential.to_json(), ttl=duration)

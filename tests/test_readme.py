@@ -76,7 +76,8 @@ SKIPPED = {
     "README.md": ["one line per framework; tests/conformance mounts the token service exactly so in each",
                   "three files of a Django project; tests/conformance runs this shell in both WSGI and ASGI Django"],
     "credentials.md": ["a fragment of an app: api is yours; tests/conformance mounts token_service so",
-                       "calls the running demo (iam-middleware demo) at 127.0.0.1:8000"],
+                       "calls the running demo (iam-middleware demo) at 127.0.0.1:8000",
+                       "calls the running demo's token service; tests/sts/test_query_clients.py runs it against one"],
     "gate.md": ["the shape of a shell: asgi.py, the Flask, FastAPI and Django adapters and sts are its instances"],
     "operations.md": ["needs a Redis server and your build_my_app; tests/multiprocess runs this setup"],
 }

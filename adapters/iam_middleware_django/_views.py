@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from iam_middleware import IAM, IAMError, Permission, public
 from iam_middleware.gate import Target
-from iam_middleware.sts import OPERATIONS, handle, not_routed, refused
+from iam_middleware.sts import OPERATIONS, handle, handle_query, not_routed, query_refused, refused
 
 from ._middleware import gate_for, read_body, request_view, send
 
@@ -49,12 +49,14 @@ def permission_required(action: str, resource: str = "*", *, context: Mapping[st
 
 
 def token_service_urls(iam: IAM | None = None, *, max_body_bytes: int = 64 * 1024) -> list[URLPattern]:
-    """The token service's URL patterns: ``path("sts/", include(token_service_urls()))``. Each is public to the
-    middleware (every call checks its own ``sts:*`` permission) and exempt from Django's CSRF middleware (the calls
-    take JSON only, which no page can send cross-site without a CORS preflight)."""
+    """The token service's URL patterns: ``path("sts/", include(token_service_urls()))``, AWS's Query API at its
+    root. Each is public to the middleware (every call checks its own ``sts:*`` permission) and exempt from Django's
+    CSRF middleware: the JSON calls take JSON only, which no page can send cross-site without a CORS preflight, and
+    the Query API takes a SigV4 signature (or an outside token) only, never the session cookie."""
     patterns = []
     for route, operation in OPERATIONS.items():
         patterns.append(path(route.lstrip("/"), _view(iam, operation, max_body_bytes), name=f"iam-sts-{route[1:]}"))
+    patterns.append(path("", _query_view(iam, max_body_bytes), name="iam-sts-query"))
     # Any other path below the service is the service's 404, as under ASGI and Flask.
     patterns.append(path("<path:rest>", _no_such_operation(iam), name="iam-sts-unknown"))
     return patterns
@@ -86,3 +88,18 @@ def _view(iam: IAM | None, operation: Callable[..., Any], max_body_bytes: int) -
 
     view.__name__ = operation.__name__
     return view
+
+
+def _query_view(iam: IAM | None, max_body_bytes: int) -> Callable[[HttpRequest], Any]:
+    @csrf_exempt
+    @public
+    def query(request: HttpRequest) -> HttpResponse:
+        gate = gate_for(iam)
+        context = gate.begin(request_view(request))
+        try:
+            body = read_body(request, max_body_bytes, gate)
+        except IAMError as error:
+            return send(query_refused(gate, context, error))
+        return send(handle_query(gate, context, body, request.META.get("CONTENT_TYPE")))
+
+    return query

@@ -1,8 +1,8 @@
 """The token service as a Flask blueprint: password + one-time-code login and temporary credentials in-process.
 
-The same calls, answers and refusals as the ASGI token service (``iam_middleware.sts``); the blueprint only reads
-the body (bounded by the gate's limit) and sends the reply. Its views are public to ``IAMFlask``: each call
-authenticates and authorizes its own ``sts:*`` action.
+The same calls, answers and refusals as the ASGI token service (``iam_middleware.sts``), AWS's Query API at its
+root included; the blueprint only reads the body (bounded by the gate's limit) and sends the reply. Its views are
+public to ``IAMFlask``: each call authenticates and authorizes its own ``sts:*`` action.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from iam_middleware import IAM, public
 from iam_middleware.gate import Gate, Reply
-from iam_middleware.sts import OPERATIONS, handle, not_routed, refused
+from iam_middleware.sts import OPERATIONS, handle, handle_query, not_routed, query_refused, refused
 
 from ._extension import read_body, request_view
 
@@ -24,7 +24,8 @@ __all__ = ["token_service_blueprint"]
 def token_service_blueprint(iam: IAM, *, name: str = "iam_token_service", max_body_bytes: int = 64 * 1024
                             ) -> Blueprint:
     """A blueprint with the token service's endpoints (``POST /login``, ``/logout``, ``/GetSessionToken``,
-    ``/AssumeRole``, ``/AssumeRoleWithWebIdentity``, ``/revoke``): ``app.register_blueprint(bp, url_prefix="/sts")``."""
+    ``/AssumeRole``, ``/AssumeRoleWithWebIdentity``, ``/GetCallerIdentity``, ``/revoke``, and AWS's Query API at
+    ``/``): ``app.register_blueprint(bp, url_prefix="/sts")``."""
     gate = Gate(iam, max_body_bytes=max_body_bytes)
     blueprint = Blueprint(name, __name__)
     # Every method reaches the views, so a wrong one is the service's 405 (and any other path its 404), as under
@@ -34,6 +35,7 @@ def token_service_blueprint(iam: IAM, *, name: str = "iam_token_service", max_bo
                                methods=_METHODS)
     blueprint.add_url_rule("/<path:rest>", endpoint="unknown", view_func=public(_no_such_operation(gate)),
                            methods=_METHODS)
+    blueprint.add_url_rule("/", endpoint="query", view_func=public(_query_view(gate)), methods=_METHODS)
     return blueprint
 
 
@@ -60,6 +62,18 @@ def _view(gate: Gate, operation: Callable[..., object]) -> Callable[[], Response
 
     view.__name__ = operation.__name__
     return view
+
+
+def _query_view(gate: Gate) -> Callable[[], Response]:
+    def query() -> Response:
+        context = gate.begin(request_view())
+        try:
+            raw = read_body(gate.max_body_bytes) if context.error is None else b""
+        except RequestEntityTooLarge:
+            return _response(query_refused(gate, context, gate.body_too_large()))
+        return _response(handle_query(gate, context, raw, request.headers.get("Content-Type")))
+
+    return query
 
 
 def _response(reply: Reply) -> Response:

@@ -327,6 +327,15 @@ class SigV4Verifier:
     def __repr__(self) -> str:
         return f"SigV4Verifier(service={self.service!r}, regions={sorted(self.regions)!r})"
 
+    def for_service(self, service: str) -> SigV4Verifier:
+        """The same verifier (keys, regions, limits, hosts) for another signing name: a signature scoped to one
+        service never verifies for another."""
+        return SigV4Verifier(
+            service=service, regions=self.regions, lookup=self._lookup, max_skew=self.max_skew,
+            allow_unsigned_payload=self.allow_unsigned_payload, verbatim_fallback=self.verbatim_fallback,
+            max_body_bytes=self.max_body_bytes, allowed_hosts=self.allowed_hosts, s3_style_paths=self.s3_style_paths,
+        )
+
     def recognizes(self, request: RequestView) -> bool:
         """Whether the request claims SigV4: an ``AWS4-*`` Authorization scheme, or presigned query parameters.
 

@@ -4,7 +4,7 @@ docs/credentials.md, "The token service"), and the providers that keep its answe
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -78,15 +78,20 @@ class TokenServiceClient:
 
     def assume_role(self, credentials: Credentials | CredentialsProvider, role_arn: str, session_name: str, *,
                     duration: int | None = None, policy: str | Mapping[str, Any] | None = None,
-                    margin: float = _DEFAULT_MARGIN) -> TemporaryCredentials:
+                    tags: Mapping[str, str] | None = None, transitive_tag_keys: Sequence[str] | None = None,
+                    source_identity: str | None = None, margin: float = _DEFAULT_MARGIN) -> TemporaryCredentials:
         """Temporary credentials of a session of role ``role_arn``, asked for with ``credentials`` (any access
-        key, or another provider: role chaining). ``policy`` is a session policy that narrows the session.
-
-        The token service takes no session tags or source identity in AssumeRole (docs/credentials.md lists what it
-        takes), so neither is offered here.
+        key, or another provider: role chaining). ``policy`` is a session policy that narrows the session; ``tags``
+        are session tags (``aws:PrincipalTag/*``), of which ``transitive_tag_keys`` pass on to the sessions it
+        assumes; ``source_identity`` is ``aws:SourceIdentity``, set once for the whole chain (docs/credentials.md,
+        "Session tags and source identity": the role's trust policy must allow ``sts:TagSession`` and
+        ``sts:SetSourceIdentity``).
         """
-        fixed = _without_none(RoleArn=role_arn, RoleSessionName=session_name, DurationSeconds=duration,
-                              Policy=policy)
+        fixed = _without_none(
+            RoleArn=role_arn, RoleSessionName=session_name, DurationSeconds=duration, Policy=policy,
+            Tags=[{"Key": key, "Value": value} for key, value in tags.items()] if tags else None,
+            TransitiveTagKeys=list(transitive_tag_keys) if transitive_tag_keys else None,
+            SourceIdentity=source_identity)
         return TemporaryCredentials(self, "AssumeRole", lambda: fixed, auth=self.signer(credentials), margin=margin)
 
     def assume_role_with_web_identity(self, token: Callable[[], str], *, role_arn: str | None = None,

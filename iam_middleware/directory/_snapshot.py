@@ -143,7 +143,9 @@ class Snapshot:
         extra_context: Mapping[str, object] | None = None,
     ) -> Principal:
         """The principal of a role session (``arn:…:sts::acct:assumed-role/Role/session``)."""
-        tags = dict(role.tags)
+        # Session tags override the role's tags of the same key, compared case-insensitively as AWS compares them.
+        overridden = {key.lower() for key in session_tags or ()}
+        tags = {key: value for key, value in role.tags.items() if key.lower() not in overridden}
         tags.update(session_tags or {})
         return Principal(
             arn=f"arn:{self.partition}:sts::{role.account}:assumed-role/{role.name}/{session_name}",

@@ -4,16 +4,15 @@ engine as an ``sts:*`` action. As an ASGI app, mount it at a path of your choosi
     app = Starlette(routes=[Mount("/sts", app=token_service(iam))])
 
 (FastAPI: ``install(app, iam, token_service="/sts")``; Flask: ``app.register_blueprint(token_service_blueprint(iam),
-url_prefix="/sts")``.) The ASGI app loads on first use, so the WSGI shells never import Starlette.
+url_prefix="/sts")``.) The ASGI app loads on first use, so the WSGI shells never import Starlette. At the mount's
+root, every shell also speaks AWS STS's own Query API (``handle_query``): boto3 and the AWS CLI call it as they are.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._handle import NOT_FOUND_MESSAGE, MethodNotAllowedError, NoSuchOperationError, handle, not_routed, refused
-from ._operations import (
-    OPERATIONS,
+from ._errors import (
     CredentialKindError,
     InvalidParameterError,
     MalformedJSONError,
@@ -21,8 +20,12 @@ from ._operations import (
     MissingParameterError,
     NoMFADeviceError,
     NotASessionError,
+    PackedPolicyTooLargeError,
     UnsupportedMediaTypeError,
 )
+from ._handle import NOT_FOUND_MESSAGE, MethodNotAllowedError, NoSuchOperationError, handle, not_routed, refused
+from ._operations import OPERATIONS
+from ._query import handle_query, query_refused
 
 if TYPE_CHECKING:
     from ._app import TokenService, token_service
@@ -39,10 +42,13 @@ __all__ = [
     "NoMFADeviceError",
     "NoSuchOperationError",
     "NotASessionError",
+    "PackedPolicyTooLargeError",
     "TokenService",
     "UnsupportedMediaTypeError",
     "handle",
+    "handle_query",
     "not_routed",
+    "query_refused",
     "refused",
     "token_service",
 ]

@@ -6,7 +6,8 @@ Each operation is authorized by the policy engine as an ``sts:*`` action:
 - ``sts:AssumeRole`` on the role's ARN, with the role's trust policy as the resource policy and the caller's own
   policies as the identity side (IAM semantics: the trust policy must always allow the caller; in one account, a
   trust policy that names the account rather than the caller also needs an identity-based allow; across accounts
-  both sides must allow).
+  both sides must allow). A session that will carry session tags also needs ``sts:TagSession``, and one with a
+  source identity ``sts:SetSourceIdentity``, by the same rule (``_tags`` has the tag and source identity rules).
 - ``sts:AssumeRoleWithWebIdentity``: the role's trust policy decides for the outside token (``IAM.web_identity``).
 - ``sts:RevokeCredentials`` on the ARN the credentials stand for (a role, or a user's MFA session), except for the
   very credentials that signed the request: ending one's own credentials needs no permission, like a logout.
@@ -14,7 +15,8 @@ Each operation is authorized by the policy engine as an ``sts:*`` action:
   no Allow is needed, but an explicit Deny (identity policy or guardrail) is honoured, so an administrator can
   switch them off for a user or a whole account.
 
-A logout needs no permission: ending one's own session only ever removes access.
+A logout needs no permission: ending one's own session only ever removes access. Nor does GetCallerIdentity, as in
+AWS: it only tells callers who they are.
 """
 
 from __future__ import annotations
@@ -22,16 +24,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from .._authn import Authenticator
 from .._exceptions import (
     AccessDeniedError,
     AuthenticationError,
-    BadRequestError,
     InvalidTokenError,
     MissingCredentialError,
     OTPError,
@@ -43,7 +45,19 @@ from .._principal import CredentialKind, Principal, PrincipalType
 from .._request import RequestView
 from .._temporary import TemporaryCredential
 from ..authenticators._login import throttle_key_for
+from ..directory import User
 from ..policy import Decision, DecisionKind, Policy, PolicyKind, parse_policy
+from ._errors import (
+    CredentialKindError,
+    InvalidParameterError,
+    MalformedJSONError,
+    MalformedPolicyDocumentError,
+    MissingParameterError,
+    NoMFADeviceError,
+    NotASessionError,
+    UnsupportedMediaTypeError,
+)
+from ._tags import SOURCE_IDENTITY_KEY, packed_size, session_attributes
 
 __all__ = [
     "OPERATIONS",
@@ -71,55 +85,9 @@ _MAX_TOKEN_CHARS = 16384
 _MAX_FIELD_NAME = 40
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 _TEMPORARY_KEY_ID = re.compile(r"ASIA[A-Z2-7]{16}", re.ASCII)
-
-
-class MalformedJSONError(BadRequestError):
-    """The body is not one JSON object (syntax, duplicate member names, nesting, or another type)."""
-
-    code = "MalformedJSON"
-
-
-class UnsupportedMediaTypeError(BadRequestError):
-    """A body was sent with a media type other than ``application/json``."""
-
-    status_code = 415
-    code = "UnsupportedMediaType"
-
-
-class MissingParameterError(BadRequestError):
-    """A required field of the JSON body is absent."""
-
-    code = "MissingParameter"
-
-
-class InvalidParameterError(BadRequestError):
-    """A field of the JSON body is unknown, of the wrong type, or out of range."""
-
-    code = "ValidationError"
-
-
-class MalformedPolicyDocumentError(BadRequestError):
-    """The session policy given to AssumeRole is not a valid session policy."""
-
-    code = "MalformedPolicyDocument"
-
-
-class NotASessionError(BadRequestError):
-    """Logout was called with a credential that is not a login session."""
-
-    code = "NotASession"
-
-
-class CredentialKindError(AccessDeniedError):
-    """The operation cannot be called with this kind of credential (GetSessionToken needs a long-term key)."""
-
-    code = "InvalidCredentialKind"
-
-
-class NoMFADeviceError(AccessDeniedError):
-    """GetSessionToken needs a TOTP device, and the calling user has none."""
-
-    code = "NoMFADevice"
+_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
+_ASSUME_ROLE_OPTIONAL = ("DurationSeconds", "Policy", "Tags", "TransitiveTagKeys", "SourceIdentity", "ExternalId",
+                         "SerialNumber", "TokenCode")
 
 
 class Answer(NamedTuple):
@@ -132,7 +100,8 @@ class Answer(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class Call:
     """One call to the token service: the facade, the request (body included), its parsed JSON body, the time of
-    the call and the caller's address (``aws:SourceIp``, after trusted proxies)."""
+    the call and the caller's address (``aws:SourceIp``, after trusted proxies). ``authenticators`` replaces the
+    facade's chain for this call (the Query API takes SigV4 for the ``sts`` signing name only)."""
 
     iam: IAM
     request: RequestView
@@ -140,10 +109,11 @@ class Call:
     now: float
     source_ip: str | None = None
     request_id: str = "-"
+    authenticators: Sequence[Authenticator] | None = None
 
     def principal(self) -> Principal:
         """The authenticated caller; a request without any credential is refused (401)."""
-        principal = self.iam.authenticate(self.request, now=self.now)
+        principal = self.iam.authenticate(self.request, now=self.now, authenticators=self.authenticators)
         if principal is None:
             raise MissingCredentialError(
                 "This operation needs a credential: a session token, or a request signed with an access key.",
@@ -264,6 +234,36 @@ def _account_of(arn: str) -> str | None:
     return parts[4] if len(parts) == 6 and parts[4] else None
 
 
+def _mfa_serial(user: User) -> str:
+    """The ``SerialNumber`` of a user's TOTP device: its ARN, ``arn:<partition>:iam::<account>:mfa/<user name>``
+    (the user's path included), as AWS names a virtual MFA device after its user."""
+    return user.arn.replace(":user/", ":mfa/", 1)
+
+
+def _serial_number(body: Mapping[str, Any]) -> str | None:
+    return _text(body, "SerialNumber", max_chars=_MAX_ARN_CHARS) if "SerialNumber" in body else None
+
+
+def _verify_code(call: Call, principal: Principal, user: User | None, code: str, serial: str | None) -> None:
+    """Check the caller's one-time code, and that ``serial`` (when given) names the caller's device. The access key
+    alone must not allow guessing codes: the login throttle counts these failures too."""
+    if user is None or user.totp is None:
+        raise NoMFADeviceError(f"{principal.arn} has no TOTP device, so no one-time code can be checked; only a user "
+                               "with an enrolled device can send one.")
+    if serial is not None and serial != _mfa_serial(user):
+        raise AccessDeniedError("MultiFactorAuthentication failed: SerialNumber is not the caller's MFA device "
+                                "(arn:<partition>:iam::<account>:mfa/<user name>).")
+    iam = call.iam
+    throttle_key = throttle_key_for(user.id)  # the counter a password + code login of this user counts on
+    iam.throttle.check(throttle_key, now=call.now, source_ip=call.source_ip)
+    try:
+        iam.totp.verify(user.id, user.totp, code, now=call.now)
+    except OTPError:
+        iam.throttle.record_failure(throttle_key, now=call.now, source_ip=call.source_ip)
+        raise
+    iam.throttle.record_success(throttle_key)
+
+
 # Operations ------------------------------------------------------------------------------------------------------
 def login(call: Call) -> Answer:
     """``{username, password, code}`` -> a session token, as JSON and as a hardened cookie."""
@@ -315,9 +315,9 @@ def logout(call: Call) -> Answer:
 
 
 def get_session_token(call: Call) -> Answer:
-    """``{code, duration?}`` from a long-term access key -> temporary credentials carrying MFA."""
+    """``{code, duration?, SerialNumber?}`` from a long-term access key -> temporary credentials carrying MFA."""
     principal = call.principal()
-    _fields(call.body, ("code",), ("duration",))
+    _fields(call.body, ("code",), ("duration", "SerialNumber"))
     if principal.credential_kind is not CredentialKind.ACCESS_KEY:
         raise CredentialKindError("GetSessionToken must be called with a long-term access key (a SigV4-signed "
                                   "request); sessions and temporary credentials cannot call it.")
@@ -329,17 +329,7 @@ def get_session_token(call: Call) -> Answer:
         raise AuthenticationError("The user of this access key no longer exists or is disabled.",
                                   code="InvalidClientTokenId", scheme="AWS4-HMAC-SHA256")
     call.self_service(principal, "sts:GetSessionToken")
-    if user.totp is None:
-        raise NoMFADeviceError(f"User {user.arn} has no TOTP device; enroll one before calling GetSessionToken.")
-    # The access key alone must not allow guessing codes: the login throttle counts these failures too.
-    throttle_key = throttle_key_for(user.id)  # the counter a password + code login of this user counts on
-    iam.throttle.check(throttle_key, now=call.now, source_ip=call.source_ip)
-    try:
-        iam.totp.verify(user.id, user.totp, code, now=call.now)
-    except OTPError:
-        iam.throttle.record_failure(throttle_key, now=call.now, source_ip=call.source_ip)
-        raise
-    iam.throttle.record_success(throttle_key)
+    _verify_code(call, principal, user, code, _serial_number(call.body))
     credential = iam.temporary.issue(kind="user", arn=user.arn, session_name=user.name, now=call.now,
                                      duration=duration, mfa_time=call.now, source=principal.arn,
                                      principal_id=user.id)
@@ -348,51 +338,112 @@ def get_session_token(call: Call) -> Answer:
 
 
 def assume_role(call: Call) -> Answer:
-    """``{RoleArn, RoleSessionName, DurationSeconds?, Policy?}`` -> temporary credentials of a role session."""
+    """``{RoleArn, RoleSessionName, DurationSeconds?, Policy?, Tags?, TransitiveTagKeys?, SourceIdentity?,
+    ExternalId?, SerialNumber? + TokenCode?}`` -> temporary credentials of a role session."""
     principal = call.principal()
-    _fields(call.body, ("RoleArn", "RoleSessionName"), ("DurationSeconds", "Policy"))
+    _fields(call.body, ("RoleArn", "RoleSessionName"), _ASSUME_ROLE_OPTIONAL)
     role_arn = _role_arn(call.body)
     session_name = _text(call.body, "RoleSessionName", max_chars=64)
     if not _SESSION_NAME.fullmatch(session_name):
         raise InvalidParameterError("RoleSessionName must be 2 to 64 letters, digits or any of _+=,.@-")
     policy = _session_policy(call.body)
     iam = call.iam
+    attributes = session_attributes(call.body, _calling_role_session(call, principal))
+    packed = packed_size(policy, attributes.tags) if policy is not None or attributes.tags else None
+    context = {"sts:RoleSessionName": session_name, **attributes.context()}
+    if "ExternalId" in call.body:
+        context["sts:ExternalId"] = _external_id(call.body)
     role = iam.snapshot.role(role_arn)
-    # One answer whether the role is missing or not assumable by this caller (as AWS does).
-    refused = f"User: {principal.arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
     if role is None:
+        # One answer whether the role is missing or not assumable by this caller (as AWS does).
         logger.info("sts AssumeRole refused for %s (request %s): no role %s", principal.arn, call.request_id, role_arn)
-        raise AccessDeniedError(refused)
-    decision = call.authorize(principal, "sts:AssumeRole", role.arn, resource_policy=role.trust_policy,
-                              resource_account=role.account, context={"sts:RoleSessionName": session_name})
-    # A trust policy is not an optional grant: it must allow the caller even when its own policies would.
-    if not decision.allowed or decision.layer("resource") is not True:
-        logger.info("sts AssumeRole refused for %s (request %s): %s%s", principal.arn, call.request_id,
-                    decision.message, "" if decision.layer("resource") else " (the trust policy does not allow it)")
-        raise AccessDeniedError(refused, decision=decision)
+        raise AccessDeniedError(_not_authorized(principal, "sts:AssumeRole", role_arn))
+    mfa_time = _request_mfa(call, principal)
+    if mfa_time is not None:  # the code just checked is the MFA the trust policy sees, as in AWS
+        context.update({"aws:MultiFactorAuthPresent": "true", "aws:MultiFactorAuthAge": "0"})
+    for action in ("sts:AssumeRole", *attributes.actions()):
+        decision = call.authorize(principal, action, role.arn, resource_policy=role.trust_policy,
+                                  resource_account=role.account, context=context)
+        # A trust policy is not an optional grant: it must allow the caller even when its own policies would.
+        if not decision.allowed or decision.layer("resource") is not True:
+            logger.info("sts AssumeRole refused for %s (request %s): %s%s", principal.arn, call.request_id,
+                        decision.message, "" if decision.layer("resource") else " (the trust policy does not allow it)")
+            raise AccessDeniedError(_not_authorized(principal, action, role_arn), decision=decision)
     maximum = min(role.max_session_duration, iam.settings.sts_max_duration)
     why = f" (the role's maximum session duration is {role.max_session_duration} seconds)"
     if principal.type is PrincipalType.ASSUMED_ROLE:
         maximum = min(maximum, _CHAINED_MAX)
         why = " (role chaining: a role session may assume a role for at most one hour)"
     duration = _duration(call.body, "DurationSeconds", maximum=maximum, why=why)
+    if mfa_time is None and principal.mfa_present:
+        mfa_time = principal.mfa_time
+    source_identity = attributes.source_identity
     credential = iam.temporary.issue(
-        kind="role", arn=role.arn, session_name=session_name, now=call.now, duration=duration,
-        mfa_time=principal.mfa_time if principal.mfa_present else None, session_policy=policy, source=principal.arn,
-        principal_id=role.id,
+        kind="role", arn=role.arn, session_name=session_name, now=call.now, duration=duration, mfa_time=mfa_time,
+        session_policy=policy, tags=attributes.tags, source=principal.arn, principal_id=role.id,
+        context={SOURCE_IDENTITY_KEY: source_identity} if source_identity is not None else None,
+        transitive_tag_keys=attributes.transitive,
     )
     session = iam.principal_for_temporary(credential)
     logger.info("sts AssumeRole: %s as %s for %s (request %s)", credential.access_key_id, session.arn, principal.arn,
                 call.request_id)
-    return Answer({"Credentials": _credentials(credential),
-                   "AssumedRoleUser": {"Arn": session.arn, "AssumedRoleId": session.id}})
+    answer: dict[str, Any] = {"Credentials": _credentials(credential),
+                              "AssumedRoleUser": {"Arn": session.arn, "AssumedRoleId": session.id}}
+    if packed is not None:
+        answer["PackedPolicySize"] = packed
+    if source_identity is not None:
+        answer["SourceIdentity"] = source_identity
+    return Answer(answer)
+
+
+def _not_authorized(principal: Principal, action: str, role_arn: str) -> str:
+    return f"User: {principal.arn} is not authorized to perform: {action} on resource: {role_arn}"
+
+
+def _external_id(body: Mapping[str, Any]) -> str:
+    external_id = _text(body, "ExternalId", max_chars=1224)
+    if not _EXTERNAL_ID.fullmatch(external_id):
+        raise InvalidParameterError("ExternalId must be 2 to 1224 letters, digits or any of _+=,.@:/-")
+    return external_id
+
+
+def _calling_role_session(call: Call, principal: Principal) -> TemporaryCredential | None:
+    """The temporary credential of a calling role session (role chaining: its transitive tags and source identity
+    pass on), or None for any other caller."""
+    if principal.type is not PrincipalType.ASSUMED_ROLE or principal.access_key_id is None:
+        return None
+    credential = call.iam.temporary.lookup(principal.access_key_id)
+    if credential is None:  # revoked or expired since the signature was checked
+        raise AuthenticationError("The security token included in the request is expired or revoked.",
+                                  code="ExpiredToken", scheme="AWS4-HMAC-SHA256")
+    return credential
+
+
+def _request_mfa(call: Call, principal: Principal) -> float | None:
+    """The time of the one-time code an AssumeRole call carries (``SerialNumber`` with ``TokenCode``), checked
+    against the calling user's device; None when the call carries none."""
+    body = call.body
+    if "SerialNumber" not in body and "TokenCode" not in body:
+        return None
+    if "SerialNumber" not in body or "TokenCode" not in body:
+        raise MissingParameterError("SerialNumber and TokenCode go together: the ARN of the caller's MFA device and "
+                                    "the code it shows.")
+    user = call.iam.snapshot.user_by_arn(principal.arn) if principal.type is PrincipalType.USER else None
+    _verify_code(call, principal, user, _text(body, "TokenCode", max_chars=8), _serial_number(body))
+    return call.now
 
 
 def assume_role_with_web_identity(call: Call) -> Answer:
-    """``{WebIdentityToken, RoleArn?, DurationSeconds?}`` -> role credentials; the outside token is the credential."""
-    _fields(call.body, ("WebIdentityToken",), ("RoleArn", "DurationSeconds"))
+    """``{WebIdentityToken, RoleArn?, DurationSeconds?, RoleSessionName?}`` -> role credentials; the outside token
+    is the credential. The session is named by the provider's ``session_name_claim`` (the token's subject by
+    default), so its ARN says whose token it was: a ``RoleSessionName`` (AWS clients always send one) is checked
+    like AssumeRole's and otherwise not used."""
+    _fields(call.body, ("WebIdentityToken",), ("RoleArn", "DurationSeconds", "RoleSessionName"))
     token = _text(call.body, "WebIdentityToken", max_chars=_MAX_TOKEN_CHARS)
     role_arn = _role_arn(call.body) if "RoleArn" in call.body else None
+    if "RoleSessionName" in call.body and not _SESSION_NAME.fullmatch(
+            _text(call.body, "RoleSessionName", max_chars=64)):
+        raise InvalidParameterError("RoleSessionName must be 2 to 64 letters, digits or any of _+=,.@-")
     iam = call.iam
     if iam.web_identity is None:
         raise InvalidTokenError("No outside identity provider is configured, so no web identity token is accepted.",
@@ -421,9 +472,20 @@ def assume_role_with_web_identity(call: Call) -> Answer:
                                      principal_id=role.id)
     logger.info("sts AssumeRoleWithWebIdentity: %s as %s for a token of %s (request %s)", credential.access_key_id,
                 session.arn, provider.name, call.request_id)
-    return Answer({"Credentials": _credentials(credential),
-                   "AssumedRoleUser": {"Arn": session.arn, "AssumedRoleId": session.id},
-                   "Provider": provider.name, "SubjectFromWebIdentityToken": verified.subject})
+    answer: dict[str, Any] = {"Credentials": _credentials(credential),
+                              "AssumedRoleUser": {"Arn": session.arn, "AssumedRoleId": session.id},
+                              "Provider": provider.name, "SubjectFromWebIdentityToken": verified.subject}
+    audience = verified.claims.get("aud")
+    if isinstance(audience, str):
+        answer["Audience"] = audience
+    return Answer(answer)
+
+
+def get_caller_identity(call: Call) -> Answer:
+    """``{}`` -> who the caller is: ``UserId`` (``aws:userid``), ``Account`` and ``Arn``."""
+    principal = call.principal()
+    _fields(call.body, ())
+    return Answer({"UserId": principal.id, "Account": principal.account, "Arn": principal.arn})
 
 
 def revoke(call: Call) -> Answer:
@@ -458,5 +520,6 @@ OPERATIONS: Mapping[str, Callable[[Call], Answer]] = {
     "/GetSessionToken": get_session_token,
     "/AssumeRole": assume_role,
     "/AssumeRoleWithWebIdentity": assume_role_with_web_identity,
+    "/GetCallerIdentity": get_caller_identity,
     "/revoke": revoke,
 }

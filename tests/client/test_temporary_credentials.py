@@ -5,11 +5,12 @@ when a renewal fails while they are still valid, and the service's refusals as T
 
 from __future__ import annotations
 
+import json
 import logging
 
 import httpx
 import pytest
-from sts._support import ALICE, ALICE_KEY, CAROL_KEY, PARTNER, Clock, code, idp_token
+from sts._support import ALICE, ALICE_KEY, CAROL_KEY, PARTNER, Clock, code, demo_data, idp_token, make_iam
 
 from iam_middleware import IAM
 from iam_middleware.client import Credentials, TemporaryCredentials, TokenServiceClient, TokenServiceError
@@ -114,14 +115,29 @@ def test_refusals_are_token_service_errors_with_the_services_code(iam: IAM, cloc
     assert bad_code.value.status_code in (401, 403) and "000000" not in str(bad_code.value)
 
 
-def test_the_service_takes_no_session_tags_nor_source_identity_in_assume_role(iam: IAM, clock: Clock) -> None:
-    # Why assume_role offers neither: the token service refuses both fields today (docs/client.md says so).
+def test_assume_role_sends_session_tags_and_source_identity_which_the_trust_policy_must_allow(clock: Clock) -> None:
+    data = demo_data()
+    # The demo's trust policy lets alice assume the role, but not tag the session nor set its source identity.
+    iam = make_iam(clock, data)
     sts, _ = sync_service(iam, clock)
-    for extra in ({"Tags": [{"Key": "team", "Value": "blue"}]}, {"SourceIdentity": "alice"}):
-        with pytest.raises(TokenServiceError) as refused:
-            sts.post("AssumeRole", {"RoleArn": PARTNER, "RoleSessionName": "svc-a", **extra},
-                     auth=sts.signer(ALICE_CREDENTIALS))
-        assert (refused.value.status_code, refused.value.code) == (400, "ValidationError")
+    refused = sts.assume_role(ALICE_CREDENTIALS, PARTNER, "svc-a", tags={"team": "blue"})
+    with pytest.raises(TokenServiceError) as denied:
+        refused.credentials()
+    assert (denied.value.status_code, denied.value.code) == (403, "AccessDenied")
+    assert "sts:TagSession" in denied.value.message
+    trust = json.loads(data["roles"]["partner"]["trust_policy"]["document"])
+    trust["Statement"][0]["Action"] = ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]
+    data["roles"]["partner"]["trust_policy"]["document"] = json.dumps(trust)
+    iam = make_iam(clock, data)
+    sts, transport = sync_service(iam, clock)
+    provider = sts.assume_role(ALICE_CREDENTIALS, PARTNER, "svc-a", tags={"team": "blue", "cost": "7"},
+                               transitive_tag_keys=["team"], source_identity="alice")
+    session = provider.credentials()
+    record = iam.temporary.lookup(session.access_key_id)
+    assert record is not None
+    assert dict(record.tags) == {"team": "blue", "cost": "7"} and record.transitive_tag_keys == ("team",)
+    assert record.context["aws:sourceidentity"] == "alice"
+    assert transport.calls == ["/sts/AssumeRole"]
 
 
 def test_a_failed_renewal_keeps_valid_credentials_in_use_and_retries_later(iam: IAM, clock: Clock,

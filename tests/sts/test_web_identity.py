@@ -118,7 +118,8 @@ def test_without_a_configured_provider_no_token_is_accepted(clock: Clock) -> Non
     {"WebIdentityToken": ""},
     {"WebIdentityToken": 7},
     {"WebIdentityToken": "x", "RoleArn": "partner"},
-    {"WebIdentityToken": "x", "RoleSessionName": "ok"},
+    {"WebIdentityToken": "x", "RoleSessionName": "has space"},
+    {"WebIdentityToken": "x", "Policy": "{}"},
 ])
 def test_malformed_parameters_are_bad_requests(client: Client, body: dict[str, Any]) -> None:
     assert client.post("/AssumeRoleWithWebIdentity", body).status_code == 400
