@@ -12,7 +12,7 @@ import re
 import tomllib
 from pathlib import Path
 
-RUNTIME_EXTRAS = ("fastapi", "flask", "django", "redis", "qr", "demo")
+RUNTIME_EXTRAS = ("fastapi", "flask", "django", "redis", "qr", "demo", "sql", "postgres")
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*(.*)$")
 
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import _access, _authz, _check, _demo, _init, _policytest, _simulate, _tools, _validate
+from . import _access, _authz, _check, _demo, _directory, _init, _policytest, _simulate, _tools, _validate
 
 __all__ = ["main"]
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     _policytest.add_parser(commands)
     _demo.add_parser(commands)
     _authz.add_parser(commands)
+    _directory.add_parser(commands)
     _tools.add_parsers(commands)
     return parser
 

@@ -1,0 +1,528 @@
+"""The directory being changed: IAM's actions, one method each, applied to the records of one transaction.
+
+``SQLDirectory.change()`` hands out a ``DirectoryDraft``; each method is one IAM action (``CreateUser`` is
+``create_user(user_name, ...)``, its parameters IAM's in snake case) and checks IAM's own rules as it goes, with
+IAM's error codes: a name taken (``EntityAlreadyExists``), a name unknown (``NoSuchEntity``), a third access key or
+a sixth policy version (``LimitExceeded``), deleting what is still in use (``DeleteConflict``), a document that is
+not a valid policy (``MalformedPolicyDocument``, with the validator's located messages). Managed policies are named
+by their name (the directory's policy names are unique). When the block ends, the whole directory is validated as
+a file is before anything is committed.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..._exceptions import ConfigurationError, PolicyValidationError
+from ...authenticators._passwords import hash_password
+from ...authenticators._totp import TOTPDevice
+from ...policy import PolicyKind, parse_policy
+from ._errors import (
+    DeleteConflictError,
+    DirectoryChangeError,
+    EntityAlreadyExistsError,
+    InvalidInputError,
+    LimitExceededError,
+    MalformedPolicyDocumentError,
+    NoSuchEntityError,
+)
+from ._records import Records
+
+__all__ = ["DirectoryDraft", "InvalidAuthenticationCodeError", "NewAccessKey"]
+
+# IAM's quotas (the defaults an account starts with) and name patterns.
+MAX_ACCESS_KEYS = 2
+MAX_POLICY_VERSIONS = 5
+MAX_ATTACHED = 10
+MAX_TAGS = 50
+_NAME = re.compile(r"[\w+=,.@-]+", re.ASCII)
+_PATH = re.compile(r"/|/[\x21-\x7e]{1,510}/")
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+PolicyDocument = str | Mapping[str, Any]
+
+
+class InvalidAuthenticationCodeError(DirectoryChangeError):
+    """``EnableMFADevice`` was given codes that are not two consecutive codes of the device."""
+
+    status_code = 403
+    code = "InvalidAuthenticationCode"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class NewAccessKey:
+    """What ``CreateAccessKey`` returns: the only time the secret is shown."""
+
+    user_name: str
+    access_key_id: str
+    secret_access_key: str
+
+    def __repr__(self) -> str:
+        return f"NewAccessKey(user_name={self.user_name!r}, access_key_id={self.access_key_id!r}, secret='********')"
+
+
+def _random(prefix: str, length: int) -> str:
+    return prefix + "".join(secrets.choice(_BASE32) for _ in range(length))
+
+
+def _check_name(kind: str, name: str, longest: int) -> None:
+    if not isinstance(name, str) or not 1 <= len(name) <= longest or not _NAME.fullmatch(name):
+        raise InvalidInputError(f"a {kind} name is 1 to {longest} of A-Z, a-z, 0-9 and +=,.@_- (got {name!r})")
+
+
+def _check_path(path: str) -> None:
+    if not isinstance(path, str) or not _PATH.fullmatch(path):
+        raise InvalidInputError(f"a path is '/' or starts and ends with '/': printable ASCII, at most 512 characters "
+                                f"(got {path!r})")
+
+
+def _check_tags(tags: Mapping[str, str]) -> None:
+    for key, value in tags.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 128 or key.startswith("aws:"):
+            raise InvalidInputError(f"a tag key is 1 to 128 characters, not starting with aws: (got {key!r})")
+        if not isinstance(value, str) or len(value) > 256:
+            raise InvalidInputError(f"the value of tag {key!r} must be a string of at most 256 characters")
+
+
+def policy_text(document: PolicyDocument, kind: PolicyKind, label: str) -> str:
+    """The document as JSON text, if it is a valid policy of ``kind``; else ``MalformedPolicyDocument`` naming
+    each problem's place (``Statement[1].Effect: ...``)."""
+    try:
+        parse_policy(document, kind=kind, policy_id=label)
+    except PolicyValidationError as exc:
+        lines = [str(issue) for issue in exc.issues]
+        raise MalformedPolicyDocumentError(f"{label}: " + "; ".join(lines), exc.issues) from None
+    except (TypeError, ValueError) as exc:
+        raise MalformedPolicyDocumentError(f"{label}: not a policy document: {exc}") from None
+    return document if isinstance(document, str) else json.dumps(document, indent=2, ensure_ascii=False)
+
+
+class DirectoryDraft:
+    """IAM's actions on the directory of one ``SQLDirectory.change()`` block (see the module's docstring).
+
+    ``account`` picks the account of a user or role by its id; without it, the settings' ``default_account`` or the
+    directory's only account. Group and policy names are unique across the directory, as in the file.
+    """
+
+    def __init__(self, records: Records, *, now: int) -> None:
+        self.records = records
+        self.now = now
+
+    # Lookups ---------------------------------------------------------------------------------------------------
+    def _account(self, account: str | None) -> str:
+        if account is not None:
+            if account not in self.records["accounts"]:
+                raise NoSuchEntityError(f"The account {account} cannot be found.")
+            return account
+        default = self.records["settings"].get("default_account")
+        if isinstance(default, str):
+            return default
+        if len(self.records["accounts"]) == 1:
+            return str(next(iter(self.records["accounts"])))
+        raise InvalidInputError("The directory has several accounts: name the account.")
+
+    def _find(self, kind: Literal["users", "roles"], name: str, account: str | None) -> tuple[str, dict[str, Any]]:
+        where = self._account(account)
+        for unique, entry in self.records[kind].items():
+            if entry["account"] == where and entry["name"] == name:
+                return unique, entry
+        raise NoSuchEntityError(f"The {kind[:-1]} with name {name} cannot be found.")
+
+    def _taken(self, kind: Literal["users", "roles"], name: str, account: str) -> bool:
+        return any(e["account"] == account and e["name"].lower() == name.lower() for e in self.records[kind].values())
+
+    def _user(self, name: str, account: str | None) -> dict[str, Any]:
+        return self._find("users", name, account)[1]
+
+    def _role(self, name: str, account: str | None) -> dict[str, Any]:
+        return self._find("roles", name, account)[1]
+
+    def _group(self, name: str) -> dict[str, Any]:
+        group: dict[str, Any] | None = self.records["groups"].get(name)
+        if group is None:
+            raise NoSuchEntityError(f"The group with name {name} cannot be found.")
+        return group
+
+    def _policy(self, name: str) -> dict[str, Any]:
+        policy: dict[str, Any] | None = self.records["policies"].get(name)
+        if policy is None:
+            raise NoSuchEntityError(f"Policy {name} does not exist or is not attachable.")
+        return policy
+
+    def _new_id(self, prefix: str) -> str:
+        taken = self.records["users"].keys() | self.records["roles"].keys()
+        while (unique := _random(prefix, 17)) in taken:  # 85 bits: a repeat is a curiosity, not a risk
+            pass
+        return unique
+
+    # Users -----------------------------------------------------------------------------------------------------
+    def create_user(self, user_name: str, *, account: str | None = None, path: str = "/",
+                    tags: Mapping[str, str] | None = None) -> str:
+        """``CreateUser``; returns the new user's unique id (``AIDA`` and 17 of A-Z2-7, random)."""
+        _check_name("user", user_name, 64)
+        _check_path(path)
+        _check_tags(tags or {})
+        where = self._account(account)
+        if self._taken("users", user_name, where):
+            raise EntityAlreadyExistsError(f"User with name {user_name} already exists.")
+        unique = self._new_id("AIDA")
+        self.records["users"][unique] = {
+            "name": user_name, "account": where, "path": path, "active": True, "password_hash": None,
+            "totp_secret": None, "boundary": None, "groups": [], "tags": dict(tags or {}), "policies": [],
+            "inline": {}, "access_keys": [], "created": self.now,
+        }
+        return unique
+
+    def update_user(self, user_name: str, *, account: str | None = None, new_user_name: str | None = None,
+                    new_path: str | None = None) -> None:
+        """``UpdateUser``: a new name or path; the unique id, and so the identity, stays."""
+        user = self._user(user_name, account)
+        if new_path is not None:
+            _check_path(new_path)
+            user["path"] = new_path
+        if new_user_name is not None and new_user_name != user_name:
+            _check_name("user", new_user_name, 64)
+            if new_user_name.lower() != user_name.lower() and self._taken("users", new_user_name, user["account"]):
+                raise EntityAlreadyExistsError(f"User with name {new_user_name} already exists.")
+            user["name"] = new_user_name
+
+    def delete_user(self, user_name: str, *, account: str | None = None) -> None:
+        """``DeleteUser``: refused (``DeleteConflict``) while the user has anything IAM makes you remove first."""
+        unique, user = self._find("users", user_name, account)
+        still = [what for what, present in (
+            ("access keys", user["access_keys"]), ("a login profile", user["password_hash"]),
+            ("an MFA device", user["totp_secret"]), ("attached policies", user["policies"]),
+            ("inline policies", user["inline"]), ("group memberships", user["groups"])) if present]
+        if still:
+            raise DeleteConflictError(f"Cannot delete user {user_name}: it still has {', '.join(still)}.")
+        del self.records["users"][unique]
+
+    def tag_user(self, user_name: str, tags: Mapping[str, str], *, account: str | None = None) -> None:
+        self._tag(self._user(user_name, account), tags)
+
+    def untag_user(self, user_name: str, tag_keys: Iterable[str], *, account: str | None = None) -> None:
+        self._untag(self._user(user_name, account), tag_keys)
+
+    def _tag(self, entry: dict[str, Any], tags: Mapping[str, str]) -> None:
+        _check_tags(tags)
+        merged = {**entry["tags"], **tags}
+        if len(merged) > MAX_TAGS:
+            raise LimitExceededError(f"At most {MAX_TAGS} tags per user or role.")
+        entry["tags"] = merged
+
+    @staticmethod
+    def _untag(entry: dict[str, Any], tag_keys: Iterable[str]) -> None:
+        drop = set(tag_keys)
+        entry["tags"] = {k: v for k, v in entry["tags"].items() if k not in drop}
+
+    # Groups ----------------------------------------------------------------------------------------------------
+    def create_group(self, group_name: str, *, account: str | None = None) -> None:
+        _check_name("group", group_name, 128)
+        if any(name.lower() == group_name.lower() for name in self.records["groups"]):
+            raise EntityAlreadyExistsError(f"Group with name {group_name} already exists.")
+        self.records["groups"][group_name] = {"account": self._account(account), "policies": [], "inline": {}}
+
+    def delete_group(self, group_name: str) -> None:
+        """``DeleteGroup``: refused while the group has members or policies."""
+        group = self._group(group_name)
+        members = any(group_name in u["groups"] for u in self.records["users"].values()
+                      if u["account"] == group["account"])
+        if members or group["policies"] or group["inline"]:
+            raise DeleteConflictError(f"Cannot delete group {group_name}: it still has members or policies.")
+        del self.records["groups"][group_name]
+
+    def add_user_to_group(self, group_name: str, user_name: str) -> None:
+        group = self._group(group_name)
+        user = self._user(user_name, group["account"])
+        if group_name not in user["groups"]:
+            user["groups"].append(group_name)
+
+    def remove_user_from_group(self, group_name: str, user_name: str) -> None:
+        group = self._group(group_name)
+        user = self._user(user_name, group["account"])
+        if group_name not in user["groups"]:
+            raise NoSuchEntityError(f"User {user_name} is not in group {group_name}.")
+        user["groups"].remove(group_name)
+
+    # Roles -----------------------------------------------------------------------------------------------------
+    def create_role(self, role_name: str, assume_role_policy_document: PolicyDocument, *,
+                    account: str | None = None, path: str = "/", max_session_duration: int = 3600,
+                    tags: Mapping[str, str] | None = None) -> str:
+        """``CreateRole``; returns the new role's unique id (``AROA`` and 17 of A-Z2-7, random)."""
+        _check_name("role", role_name, 64)
+        _check_path(path)
+        _check_tags(tags or {})
+        _check_duration(max_session_duration)
+        where = self._account(account)
+        if self._taken("roles", role_name, where):
+            raise EntityAlreadyExistsError(f"Role with name {role_name} already exists.")
+        trust = policy_text(assume_role_policy_document, PolicyKind.TRUST, f"role/{role_name}/trust")
+        unique = self._new_id("AROA")
+        self.records["roles"][unique] = {
+            "name": role_name, "account": where, "path": path, "trust_policy": trust,
+            "max_session_duration": max_session_duration, "boundary": None, "tags": dict(tags or {}),
+            "policies": [], "inline": {}, "created": self.now,
+        }
+        return unique
+
+    def update_role(self, role_name: str, *, account: str | None = None,
+                    max_session_duration: int | None = None) -> None:
+        role = self._role(role_name, account)
+        if max_session_duration is not None:
+            _check_duration(max_session_duration)
+            role["max_session_duration"] = max_session_duration
+
+    def update_assume_role_policy(self, role_name: str, policy_document: PolicyDocument, *,
+                                  account: str | None = None) -> None:
+        role = self._role(role_name, account)
+        role["trust_policy"] = policy_text(policy_document, PolicyKind.TRUST, f"role/{role_name}/trust")
+
+    def delete_role(self, role_name: str, *, account: str | None = None) -> None:
+        """``DeleteRole``: refused while policies are attached or inline."""
+        unique, role = self._find("roles", role_name, account)
+        if role["policies"] or role["inline"]:
+            raise DeleteConflictError(f"Cannot delete role {role_name}: it still has policies.")
+        del self.records["roles"][unique]
+
+    def tag_role(self, role_name: str, tags: Mapping[str, str], *, account: str | None = None) -> None:
+        self._tag(self._role(role_name, account), tags)
+
+    def untag_role(self, role_name: str, tag_keys: Iterable[str], *, account: str | None = None) -> None:
+        self._untag(self._role(role_name, account), tag_keys)
+
+    # Managed policies ------------------------------------------------------------------------------------------
+    def create_policy(self, policy_name: str, policy_document: PolicyDocument) -> None:
+        _check_name("policy", policy_name, 128)
+        if any(name.lower() == policy_name.lower() for name in self.records["policies"]):
+            raise EntityAlreadyExistsError(f"A policy called {policy_name} already exists.")
+        text = policy_text(policy_document, PolicyKind.IDENTITY, policy_name)
+        self.records["policies"][policy_name] = {"default_version": "v1",
+                                                 "versions": {"v1": {"document": text, "created": self.now}}}
+
+    def create_policy_version(self, policy_name: str, policy_document: PolicyDocument, *,
+                              set_as_default: bool = False) -> str:
+        """``CreatePolicyVersion``; returns the version id (``v2``, ...). At most five versions, as in IAM."""
+        policy = self._policy(policy_name)
+        if len(policy["versions"]) >= MAX_POLICY_VERSIONS:
+            raise LimitExceededError(f"A managed policy can have up to {MAX_POLICY_VERSIONS} versions. Before you "
+                                     "create a new version, you must delete an existing version.")
+        text = policy_text(policy_document, PolicyKind.IDENTITY, policy_name)
+        version = f"v{max(int(v[1:]) for v in policy['versions']) + 1}"
+        policy["versions"][version] = {"document": text, "created": self.now}
+        if set_as_default:
+            policy["default_version"] = version
+        return version
+
+    def set_default_policy_version(self, policy_name: str, version_id: str) -> None:
+        policy = self._policy(policy_name)
+        if version_id not in policy["versions"]:
+            raise NoSuchEntityError(f"Policy {policy_name} version {version_id} does not exist.")
+        policy["default_version"] = version_id
+
+    def delete_policy_version(self, policy_name: str, version_id: str) -> None:
+        policy = self._policy(policy_name)
+        if version_id not in policy["versions"]:
+            raise NoSuchEntityError(f"Policy {policy_name} version {version_id} does not exist.")
+        if version_id == policy["default_version"]:
+            raise DeleteConflictError("Cannot delete the default version of a policy.")
+        del policy["versions"][version_id]
+
+    def delete_policy(self, policy_name: str) -> None:
+        """``DeletePolicy``: refused while anything uses it or it has versions besides the default."""
+        policy = self._policy(policy_name)
+        if len(policy["versions"]) > 1:
+            raise DeleteConflictError("This policy has more than one version. Before you delete a policy, you must "
+                                      "delete the policy's versions. The default version is deleted with the policy.")
+        users = [*self.records["users"].values(), *self.records["roles"].values()]
+        in_use = (any(policy_name in e["policies"] or e["boundary"] == policy_name for e in users)
+                  or any(policy_name in g["policies"] for g in self.records["groups"].values())
+                  or any(policy_name in a["guardrails"] for a in self.records["accounts"].values()))
+        if in_use:
+            raise DeleteConflictError(f"Cannot delete policy {policy_name}: it is attached, a permissions boundary "
+                                      "or a guardrail.")
+        del self.records["policies"][policy_name]
+
+    # Attached and inline policies, boundaries ------------------------------------------------------------------
+    def _attach(self, entry: dict[str, Any], policy_name: str) -> None:
+        self._policy(policy_name)
+        if policy_name in entry["policies"]:
+            return
+        if len(entry["policies"]) >= MAX_ATTACHED:
+            raise LimitExceededError(f"Cannot exceed quota for PoliciesPerUserOrGroupOrRole: {MAX_ATTACHED}.")
+        entry["policies"].append(policy_name)
+
+    def _detach(self, entry: dict[str, Any], policy_name: str) -> None:
+        if policy_name not in entry["policies"]:
+            raise NoSuchEntityError(f"Policy {policy_name} was not found.")
+        entry["policies"].remove(policy_name)
+
+    def _put_inline(self, entry: dict[str, Any], label: str, policy_name: str, document: PolicyDocument) -> None:
+        _check_name("policy", policy_name, 128)
+        entry["inline"][policy_name] = policy_text(document, PolicyKind.IDENTITY, f"{label}/{policy_name}")
+
+    @staticmethod
+    def _delete_inline(entry: dict[str, Any], policy_name: str) -> None:
+        if policy_name not in entry["inline"]:
+            raise NoSuchEntityError(f"The inline policy {policy_name} cannot be found.")
+        del entry["inline"][policy_name]
+
+    def attach_user_policy(self, user_name: str, policy_name: str, *, account: str | None = None) -> None:
+        self._attach(self._user(user_name, account), policy_name)
+
+    def detach_user_policy(self, user_name: str, policy_name: str, *, account: str | None = None) -> None:
+        self._detach(self._user(user_name, account), policy_name)
+
+    def attach_group_policy(self, group_name: str, policy_name: str) -> None:
+        self._attach(self._group(group_name), policy_name)
+
+    def detach_group_policy(self, group_name: str, policy_name: str) -> None:
+        self._detach(self._group(group_name), policy_name)
+
+    def attach_role_policy(self, role_name: str, policy_name: str, *, account: str | None = None) -> None:
+        self._attach(self._role(role_name, account), policy_name)
+
+    def detach_role_policy(self, role_name: str, policy_name: str, *, account: str | None = None) -> None:
+        self._detach(self._role(role_name, account), policy_name)
+
+    def put_user_policy(self, user_name: str, policy_name: str, policy_document: PolicyDocument, *,
+                        account: str | None = None) -> None:
+        self._put_inline(self._user(user_name, account), f"user/{user_name}", policy_name, policy_document)
+
+    def delete_user_policy(self, user_name: str, policy_name: str, *, account: str | None = None) -> None:
+        self._delete_inline(self._user(user_name, account), policy_name)
+
+    def put_group_policy(self, group_name: str, policy_name: str, policy_document: PolicyDocument) -> None:
+        self._put_inline(self._group(group_name), f"group/{group_name}", policy_name, policy_document)
+
+    def delete_group_policy(self, group_name: str, policy_name: str) -> None:
+        self._delete_inline(self._group(group_name), policy_name)
+
+    def put_role_policy(self, role_name: str, policy_name: str, policy_document: PolicyDocument, *,
+                        account: str | None = None) -> None:
+        self._put_inline(self._role(role_name, account), f"role/{role_name}", policy_name, policy_document)
+
+    def delete_role_policy(self, role_name: str, policy_name: str, *, account: str | None = None) -> None:
+        self._delete_inline(self._role(role_name, account), policy_name)
+
+    def _boundary(self, entry: dict[str, Any], policy_name: str) -> None:
+        policy = self._policy(policy_name)
+        policy_text(policy["versions"][policy["default_version"]]["document"], PolicyKind.BOUNDARY, policy_name)
+        entry["boundary"] = policy_name
+
+    def put_user_permissions_boundary(self, user_name: str, permissions_boundary: str, *,
+                                      account: str | None = None) -> None:
+        self._boundary(self._user(user_name, account), permissions_boundary)
+
+    def delete_user_permissions_boundary(self, user_name: str, *, account: str | None = None) -> None:
+        self._user(user_name, account)["boundary"] = None
+
+    def put_role_permissions_boundary(self, role_name: str, permissions_boundary: str, *,
+                                      account: str | None = None) -> None:
+        self._boundary(self._role(role_name, account), permissions_boundary)
+
+    def delete_role_permissions_boundary(self, role_name: str, *, account: str | None = None) -> None:
+        self._role(role_name, account)["boundary"] = None
+
+    # Credentials -----------------------------------------------------------------------------------------------
+    def create_access_key(self, user_name: str, *, account: str | None = None) -> NewAccessKey:
+        """``CreateAccessKey``: a new active key (``AKIA`` and 16 of A-Z2-7) and its secret; at most two per user.
+
+        The secret is stored as given, as the directory file holds it: SigV4 is a shared-key signature, so the
+        service needs the secret itself to check one.
+        """
+        user = self._user(user_name, account)
+        if len(user["access_keys"]) >= MAX_ACCESS_KEYS:
+            raise LimitExceededError(f"Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS}.")
+        taken = {k["id"] for u in self.records["users"].values() for k in u["access_keys"]}
+        while (key_id := _random("AKIA", 16)) in taken:
+            pass
+        secret = base64.b64encode(secrets.token_bytes(30)).decode("ascii")
+        user["access_keys"].append({"id": key_id, "secret": secret, "active": True, "created": self.now})
+        return NewAccessKey(user_name, key_id, secret)
+
+    def _key(self, user_name: str, access_key_id: str, account: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        user = self._user(user_name, account)
+        for key in user["access_keys"]:
+            if key["id"] == access_key_id:
+                return user, key
+        raise NoSuchEntityError(f"The Access Key with id {access_key_id} cannot be found.")
+
+    def update_access_key(self, user_name: str, access_key_id: str, status: Literal["Active", "Inactive"], *,
+                          account: str | None = None) -> None:
+        if status not in ("Active", "Inactive"):
+            raise InvalidInputError(f"The status must be Active or Inactive (got {status!r}).")
+        self._key(user_name, access_key_id, account)[1]["active"] = status == "Active"
+
+    def delete_access_key(self, user_name: str, access_key_id: str, *, account: str | None = None) -> None:
+        user, key = self._key(user_name, access_key_id, account)
+        user["access_keys"].remove(key)
+
+    def create_login_profile(self, user_name: str, password: str, *, account: str | None = None) -> None:
+        """``CreateLoginProfile``: a password (stored as its hash) for password + one-time-code login."""
+        user = self._user(user_name, account)
+        if user["password_hash"] is not None:
+            raise EntityAlreadyExistsError(f"Login Profile for user {user_name} already exists.")
+        user["password_hash"] = _hash(password)
+
+    def update_login_profile(self, user_name: str, password: str, *, account: str | None = None) -> None:
+        user = self._user(user_name, account)
+        if user["password_hash"] is None:
+            raise NoSuchEntityError(f"Login Profile for User {user_name} cannot be found.")
+        user["password_hash"] = _hash(password)
+
+    def delete_login_profile(self, user_name: str, *, account: str | None = None) -> None:
+        user = self._user(user_name, account)
+        if user["password_hash"] is None:
+            raise NoSuchEntityError(f"Login Profile for User {user_name} cannot be found.")
+        user["password_hash"] = None
+
+    def enable_mfa_device(self, user_name: str, seed: str, authentication_code1: str, authentication_code2: str, *,
+                          account: str | None = None) -> None:
+        """``EnableMFADevice`` for a virtual device with this seed: the codes must be two consecutive ones shown
+        within the last few time steps, as IAM requires. One device per user."""
+        user = self._user(user_name, account)
+        if user["totp_secret"] is not None:
+            raise EntityAlreadyExistsError(f"User {user_name} already has an MFA device.")
+        try:
+            device = TOTPDevice(seed)
+        except ConfigurationError as exc:
+            raise InvalidInputError(str(exc)) from None
+        step = device.step_at(self.now)
+        shown = [device.code_at(s * device.period) for s in range(step - 2, step + 2)]
+        if (authentication_code1, authentication_code2) not in itertools.pairwise(shown):
+            raise InvalidAuthenticationCodeError("Authentication codes for the MFA device are not valid.")
+        user["totp_secret"] = device.secret
+
+    def deactivate_mfa_device(self, user_name: str, *, account: str | None = None) -> None:
+        user = self._user(user_name, account)
+        if user["totp_secret"] is None:
+            raise NoSuchEntityError(f"User {user_name} has no MFA device.")
+        user["totp_secret"] = None
+
+    def set_password_hash(self, user_arn_or_id: str, password_hash: str) -> None:
+        """Store a user's re-made password hash (``IAM(on_password_rehash=...)``); not an IAM action."""
+        for unique, user in self.records["users"].items():
+            if unique == user_arn_or_id or user_arn_or_id.endswith(f":iam::{user['account']}:user{user['path']}"
+                                                                   f"{user['name']}"):
+                user["password_hash"] = password_hash
+                return
+        raise NoSuchEntityError("The user cannot be found.")
+
+
+def _check_duration(seconds: int) -> None:
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not 900 <= seconds <= 43200:
+        raise InvalidInputError("MaxSessionDuration must be whole seconds from 900 to 43200.")
+
+
+def _hash(password: str) -> str:
+    try:
+        return hash_password(password)
+    except ValueError as exc:
+        raise InvalidInputError(f"The password is not acceptable: {exc}") from None

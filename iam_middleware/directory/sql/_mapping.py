@@ -1,0 +1,168 @@
+"""Records (the database's rows) to and from the mapping a directory file parses to.
+
+``file_mapping`` is what the file loader validates (``directory_from_dict``) and what ``directory export`` writes:
+so a directory in the database is validated exactly like a file, and every problem is named the same way. Only
+the default version of each managed policy is part of it; users and roles carry their unique ``id``.
+``records_from_file`` goes the other way for ``directory import``: documents named by ``{file = ...}`` are read in
+(a database holds no paths), accounts and ids are made explicit, secrets are kept as given.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..._exceptions import ConfigurationError
+from .._snapshot import Snapshot
+from ._records import Records, empty_records
+
+__all__ = ["document_text", "file_mapping", "records_from_file", "user_keys"]
+
+
+def _key(entry: Mapping[str, Any], clashing: set[str]) -> str:
+    """A file key for a user or role: its name, or ``account/name`` where the name is used in several accounts."""
+    name: str = entry["name"]
+    return f"{entry['account']}/{name}" if name.lower() in clashing else name
+
+
+def user_keys(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """unique id -> the key the file mapping gives the user (or role)."""
+    seen: dict[str, str] = {}
+    clashing = set()
+    for entry in entries.values():
+        folded = entry["name"].lower()
+        if seen.setdefault(folded, entry["account"]) != entry["account"]:
+            clashing.add(folded)
+    return {unique: _key(entry, clashing) for unique, entry in entries.items()}
+
+
+def _attached(entry: Mapping[str, Any], out: dict[str, Any]) -> None:
+    for field in ("tags", "policies", "inline"):
+        if entry.get(field):
+            out[field] = copy.deepcopy(entry[field])
+    if entry.get("boundary") is not None:
+        out["boundary"] = copy.deepcopy(entry["boundary"])
+
+
+def _identity(entry: Mapping[str, Any], unique: str, key: str) -> dict[str, Any]:
+    """A user's or role's ``name`` (when the key is not it), ``id`` and ``account``."""
+    named = {} if key == entry["name"] else {"name": entry["name"]}
+    return {**named, "id": unique, "account": entry["account"]}
+
+
+def file_mapping(records: Records) -> dict[str, Any]:
+    """The directory file's mapping of ``records``: defaults left out, every user and role with its ``id``."""
+    data: dict[str, Any] = {}
+    if records["settings"]:
+        data["settings"] = copy.deepcopy(records["settings"])
+    data["accounts"] = {}
+    for account_id, entry in records["accounts"].items():
+        data["accounts"][account_id] = {k: v for k, v in (("name", entry["name"]),
+                                                          ("guardrails", list(entry["guardrails"]))) if v}
+    data["policies"] = {name: {"document": entry["versions"][entry["default_version"]]["document"]}
+                        for name, entry in records["policies"].items()}
+    data["groups"] = {}
+    for name, entry in records["groups"].items():
+        group: dict[str, Any] = {"account": entry["account"]}
+        _attached(entry, group)
+        data["groups"][name] = group
+    data["users"] = {}
+    keys = user_keys(records["users"])
+    for unique, entry in records["users"].items():
+        user: dict[str, Any] = _identity(entry, unique, keys[unique])
+        if entry["path"] != "/":
+            user["path"] = entry["path"]
+        if entry["groups"]:
+            user["groups"] = list(entry["groups"])
+        _attached(entry, user)
+        for field in ("password_hash", "totp_secret"):
+            if entry[field] is not None:
+                user[field] = entry[field]
+        if entry["access_keys"]:
+            user["access_keys"] = [{"id": k["id"], "secret": k["secret"], **({} if k["active"] else {"active": False})}
+                                   for k in entry["access_keys"]]
+        if not entry["active"]:
+            user["active"] = False
+        data["users"][keys[unique]] = user
+    data["roles"] = {}
+    keys = user_keys(records["roles"])
+    for unique, entry in records["roles"].items():
+        role: dict[str, Any] = _identity(entry, unique, keys[unique])
+        if entry["path"] != "/":
+            role["path"] = entry["path"]
+        _attached(entry, role)
+        role["trust_policy"] = {"document": entry["trust_policy"]}
+        if entry["max_session_duration"] != 3600:
+            role["max_session_duration"] = entry["max_session_duration"]
+        data["roles"][keys[unique]] = role
+    if records["routes"]:
+        data["routes"] = copy.deepcopy(records["routes"])
+    return data
+
+
+def document_text(value: Any, base_dir: Path) -> str:
+    """A policy document of the file (a table, JSON text, ``{document = ...}`` or ``{file = ...}``) as JSON text."""
+    if isinstance(value, Mapping) and value and set(value) <= {"file", "document"}:
+        if "file" in value:
+            path = base_dir / str(value["file"])
+            try:
+                return path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigurationError(f"cannot read policy file {path}: {exc}") from None
+        return document_text(value["document"], base_dir)
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _boundary(value: Any, base_dir: Path) -> str | dict[str, str] | None:
+    if value is None or isinstance(value, str):
+        return value
+    return {"document": document_text(value, base_dir)}
+
+
+def records_from_file(data: Mapping[str, Any], snapshot: Snapshot, *, base_dir: str | os.PathLike[str],
+                      now: int) -> Records:
+    """The records of a directory file that ``snapshot`` is the validated form of (``load_directory``)."""
+    base = Path(base_dir)
+    records = empty_records()
+    records["settings"] = copy.deepcopy(dict(data.get("settings") or {}))
+    records["routes"] = copy.deepcopy(list(data.get("routes") or []))
+    for account_id, entry in (data.get("accounts") or {}).items():
+        records["accounts"][str(account_id)] = {"name": str(entry.get("name", "")),
+                                                "guardrails": list(entry.get("guardrails", []))}
+    for name, value in (data.get("policies") or {}).items():
+        records["policies"][name] = {"default_version": "v1",
+                                     "versions": {"v1": {"document": document_text(value, base), "created": now}}}
+
+    def owned(entry: Mapping[str, Any]) -> dict[str, Any]:
+        return {"policies": list(entry.get("policies", [])),
+                "inline": {n: document_text(d, base) for n, d in (entry.get("inline") or {}).items()}}
+
+    group_accounts = {name: account for account, name in snapshot.groups}
+    for name, entry in (data.get("groups") or {}).items():
+        records["groups"][name] = {"account": group_accounts[name], **owned(entry)}
+    # The loader builds users and roles in the file's order, one for each entry of a valid file.
+    for (_, entry), user in zip((data.get("users") or {}).items(), snapshot.users.values(), strict=True):
+        records["users"][user.id] = {
+            "name": user.name, "account": user.account, "path": user.path, "active": user.active,
+            "password_hash": entry.get("password_hash"), "totp_secret": entry.get("totp_secret"),
+            "boundary": _boundary(entry.get("boundary"), base), "groups": list(user.groups), "tags": dict(user.tags),
+            **owned(entry), "created": now,
+            "access_keys": [{"id": k["id"], "secret": k["secret"], "active": k.get("active", True), "created": now}
+                            for k in entry.get("access_keys", [])],
+        }
+    for (_, entry), role in zip((data.get("roles") or {}).items(), snapshot.roles.values(), strict=True):
+        records["roles"][role.id] = {
+            "name": role.name, "account": role.account, "path": role.path,
+            "trust_policy": document_text(entry["trust_policy"], base),
+            "max_session_duration": role.max_session_duration, "boundary": _boundary(entry.get("boundary"), base),
+            "tags": dict(role.tags), **owned(entry), "created": now,
+        }
+    return records
