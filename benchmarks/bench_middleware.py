@@ -5,7 +5,7 @@ called directly). All in the same run.
 Run on demand: ``python benchmarks/bench_middleware.py [--requests N] [--repeat R]``.
 Targets (issue "One request pipeline for every framework"): warm caches at most 1.25x the bare app; the Flask
 adapter at most 1.15x bare Flask; FastAPI's Authorize dependency behind the middleware at most 1.25x bare FastAPI,
-without it at most 1.5x. A new token each request: at most 2x is the aim.
+without it at most 1.5x. A new HS256 token each request (issue "Fast on first sight"): at most 2.5x bare Starlette.
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ def main() -> None:
     for name in ("bare FastAPI app", "FastAPI, Authorize behind the middleware, warm",
                  "FastAPI, Authorize without the middleware, warm"):
         bases[name] = figures["bare FastAPI app"]
-    targets = {"IAMMiddleware, HS256 bearer, warm caches": 1.25, "IAMMiddleware, a new HS256 token each request": 2.0,
+    targets = {"IAMMiddleware, HS256 bearer, warm caches": 1.25, "IAMMiddleware, a new HS256 token each request": 2.5,
                "IAMFlask, HS256 bearer, warm caches": 1.15, "FastAPI, Authorize behind the middleware, warm": 1.25,
                "FastAPI, Authorize without the middleware, warm": 1.5}
     print(f"{'figure':58} {'µs/request':>11} {'x bare':>8} {'x baseline':>11} {'target':>8}")
