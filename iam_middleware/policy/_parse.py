@@ -182,7 +182,9 @@ def _parse_statement(
         principal=principal,
         not_principal=not_principal,
         conditions=conditions,
-        raw=MappingProxyType(dict(raw)),
+        # A read-only view of the statement as the document holds it (no copy: at 100,000 statements a copy costs
+        # about 20 MB, and ``Policy.document`` keeps the same objects anyway).
+        raw=MappingProxyType(raw) if isinstance(raw, dict) else MappingProxyType(dict(raw)),
     )
 
 
