@@ -38,7 +38,7 @@ from ._request import RequestView, resolve_source_ip
 from ._settings import Settings, WebIdentityProvider
 from ._temporary import TemporaryCredential, TemporaryCredentials
 from .authenticators._csrf import CSRFGuard
-from .authenticators._jwt import JWTVerifier, VerifiedToken, decode_header
+from .authenticators._jwt import JWTVerifier, VerifiedToken, _decode_segment, decode_header
 from .authenticators._login import USER_ID, LoginRecord, LoginService
 from .authenticators._passwords import PasswordCost, PasswordHash
 from .authenticators._sessions import SESSION_TYP, IssuedSession, SessionTokens
@@ -126,7 +126,8 @@ class IAM:
             allow_unsigned_payload=s.allow_unsigned_payload, verbatim_fallback=s.sigv4_verbatim_fallback,
             s3_style_paths=s.s3_style_paths, allowed_hosts=s.allowed_hosts,
         )
-        self.sessions = SessionTokens(s.session_secret, store=self.store, ttl=s.session_ttl, cookie_name=s.cookie_name)
+        self.sessions = SessionTokens(s.session_secret, store=self.store, ttl=s.session_ttl, cookie_name=s.cookie_name,
+                                      issuer=s.session_issuer, signing_keys=s.session_signing_keys)
         self.totp = TOTPVerifier(self.store)
         self.throttle = LoginThrottle(self.store, max_failures=s.login_max_failures, lockout=s.login_lockout)
         self._dummy_cost: tuple[Snapshot | None, PasswordCost] = (None, PasswordCost())
@@ -305,7 +306,10 @@ class IAM:
 
     def _from_token_uncached(self, token: str, now: float, request: RequestView | None) -> tuple[Principal, bool]:
         """(principal, whether its mapping depends on the request beyond the token)."""
-        if _token_type(token) == SESSION_TYP:
+        # Another token service's session (its issuer configured as a provider here) maps to a role, as any outside
+        # token does: its server-side record is not ours to read.
+        if _token_type(token) == SESSION_TYP and (self.web_identity is None or _token_issuer(token) not in
+                                                  self._providers):
             return self._from_session(token, now), False
         if self.web_identity is None:
             raise InvalidTokenError("The bearer token is not a session token of this service, and no outside "
@@ -692,6 +696,18 @@ def _token_type(token: str) -> str | None:
         return None
     typ = header.get("typ")
     return typ if isinstance(typ, str) else None
+
+
+def _token_issuer(token: str) -> str | None:
+    """The ``iss`` claim of a JWT, unverified: as ``_token_type``, it only picks the verifier."""
+    parts = token.split(".")
+    if len(parts) != 3 or not 0 < len(parts[1]) <= 4096 or not _BASE64URL.fullmatch(parts[1]):
+        return None
+    try:
+        iss = _decode_segment(parts[1], "payload").get("iss")
+    except InvalidTokenError:
+        return None
+    return iss if isinstance(iss, str) else None
 
 
 _DIGESTED_NAME = re.compile(r"-[0-9a-f]{12}\Z")

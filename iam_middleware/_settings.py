@@ -15,6 +15,7 @@ from ._exceptions import ConfigurationError
 from ._json import loads
 from .authenticators._jwks import JWKSSource, JWTKey
 from .authenticators._jwt import TrustedIssuer
+from .authenticators._signing import SessionSigningKey
 from .state._redis_url import parse_redis_url
 
 __all__ = ["Settings", "WebIdentityProvider"]
@@ -49,7 +50,8 @@ SETTINGS_KEYS = frozenset({
     "partition", "service", "regions", "max_skew", "allow_unsigned_payload", "sigv4_verbatim_fallback",
     "s3_style_paths", "sigv4_replay_protection", "session_secret", "session_ttl", "cookie_name",
     "allowed_origins", "trusted_proxies", "web_identity", "login_max_failures", "login_lockout", "sts_max_duration",
-    "session_cache_seconds", "secrets_file", "default_account", "redis_url", "allowed_hosts",
+    "session_cache_seconds", "secrets_file", "default_account", "redis_url", "allowed_hosts", "session_issuer",
+    "session_signing_keys",
 })
 
 
@@ -63,6 +65,8 @@ _DECLARED: dict[str, tuple[str, float | None, float | None, str]] = {
     "allowed_origins": ("names", None, None, ""),
     "trusted_proxies": ("names", None, None, ""),
     "allowed_hosts": ("names", None, None, ""),
+    "session_issuer": ("name", None, None, ""),
+    "session_signing_keys": ("names", None, None, ""),
     "max_skew": ("number", 1, 3600, "seconds"),
     "login_lockout": ("number", 1, 86400, "seconds"),
     "session_cache_seconds": ("number", 0, 60, "seconds"),
@@ -98,7 +102,8 @@ def _typed(value: Any, kind: str, low: float | None, high: float | None, unit: s
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Settings:
-    """Middleware settings. ``session_secret`` signs session tokens; give every worker the same one."""
+    """Middleware settings. ``session_secret`` signs session tokens (or ``session_signing_keys``, which other
+    services can verify); give every worker the same ones."""
 
     partition: str = "app"
     service: str = "app"
@@ -124,10 +129,17 @@ class Settings:
     #: The ``Host`` values a SigV4 signature may cover (None: any): a request signed for one deployment is not
     #: accepted by another that shares keys, service and region.
     allowed_hosts: tuple[str, ...] | None = None
+    #: The ``iss`` of this service's session tokens: what another service names as their issuer.
+    session_issuer: str = "iam-middleware"
+    #: Private keys that sign session tokens instead of ``session_secret`` (the first signs, all verify and are
+    #: published at ``/.well-known/jwks.json``).
+    session_signing_keys: tuple[SessionSigningKey, ...] = ()
 
     def __repr__(self) -> str:
         return (f"Settings(partition={self.partition!r}, service={self.service!r}, regions={self.regions!r}, "
-                f"session_secret='********', web_identity={[p.name for p in self.web_identity]!r}, "
+                f"session_secret='********', session_issuer={self.session_issuer!r}, "
+                f"session_signing_keys={[k.kid for k in self.session_signing_keys]!r}, "
+                f"web_identity={[p.name for p in self.web_identity]!r}, "
                 f"shared_state={'redis' if self.redis_url else 'memory'!r})")
 
     @classmethod
@@ -168,9 +180,16 @@ class Settings:
             if len(secret.encode()) < 32:
                 raise ConfigurationError("settings.session_secret must be at least 32 bytes")
             kwargs["session_secret"] = secret.encode()
+        if "session_signing_keys" in kwargs:
+            kwargs["session_signing_keys"] = _signing_keys(kwargs["session_signing_keys"], vault)
         providers = []
+        own_issuer = kwargs.get("session_issuer", "iam-middleware")
         for i, entry in enumerate(raw.get("web_identity", [])):
-            providers.append(_provider(entry, f"settings.web_identity[{i}]", base_dir))
+            provider = _provider(entry, f"settings.web_identity[{i}]", base_dir)
+            if provider.issuer.issuer == own_issuer:  # its tokens and this service's sessions would be confused
+                raise ConfigurationError(f"settings.web_identity[{i}].issuer: is this service's own session_issuer; "
+                                         "give each token service its own session_issuer")
+            providers.append(provider)
         kwargs["web_identity"] = tuple(providers)
         return cls(**kwargs)
 
@@ -208,6 +227,18 @@ def _secret(value: Any, where: str, vault: _SecretsFile | None = None) -> str:
     if value.startswith("secret:") and vault is not None:
         return vault.get(value[len("secret:"):], where)
     return value
+
+
+def _signing_keys(references: tuple[str, ...], vault: _SecretsFile) -> tuple[SessionSigningKey, ...]:
+    """Each reference (``env:``, ``secret:`` or the PEM itself) loaded as a private key; no kid twice."""
+    keys: list[SessionSigningKey] = []
+    for i, reference in enumerate(references):
+        where = f"settings.session_signing_keys[{i}]"
+        key = SessionSigningKey.from_pem(_secret(reference, where, vault), where=where)
+        if any(key.kid == other.kid for other in keys):
+            raise ConfigurationError(f"{where}: the same key as an earlier entry")
+        keys.append(key)
+    return tuple(keys)
 
 
 def _redis_url(url: str) -> str:

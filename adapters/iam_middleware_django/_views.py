@@ -12,7 +12,16 @@ from django.views.decorators.csrf import csrf_exempt
 
 from iam_middleware import IAM, IAMError, Permission, public
 from iam_middleware.gate import Target
-from iam_middleware.sts import OPERATIONS, handle, handle_query, not_routed, query_refused, refused
+from iam_middleware.sts import (
+    JWKS_PATH,
+    OPERATIONS,
+    handle,
+    handle_query,
+    jwks_reply,
+    not_routed,
+    query_refused,
+    refused,
+)
 
 from ._middleware import gate_for, read_body, request_view, send
 
@@ -56,6 +65,7 @@ def token_service_urls(iam: IAM | None = None, *, max_body_bytes: int = 64 * 102
     patterns = []
     for route, operation in OPERATIONS.items():
         patterns.append(path(route.lstrip("/"), _view(iam, operation, max_body_bytes), name=f"iam-sts-{route[1:]}"))
+    patterns.append(path(JWKS_PATH.lstrip("/"), _jwks_view(iam), name="iam-sts-jwks"))
     patterns.append(path("", _query_view(iam, max_body_bytes), name="iam-sts-query"))
     # Any other path below the service is the service's 404, as under ASGI and Flask.
     patterns.append(path("<path:rest>", _no_such_operation(iam), name="iam-sts-unknown"))
@@ -88,6 +98,16 @@ def _view(iam: IAM | None, operation: Callable[..., Any], max_body_bytes: int) -
 
     view.__name__ = operation.__name__
     return view
+
+
+def _jwks_view(iam: IAM | None) -> Callable[[HttpRequest], Any]:
+    @csrf_exempt
+    @public
+    def jwks(request: HttpRequest) -> HttpResponse:
+        gate = gate_for(iam)
+        return send(jwks_reply(gate, gate.begin(request_view(request))))
+
+    return jwks
 
 
 def _query_view(iam: IAM | None, max_body_bytes: int) -> Callable[[HttpRequest], Any]:

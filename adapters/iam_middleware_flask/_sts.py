@@ -14,7 +14,16 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from iam_middleware import IAM, public
 from iam_middleware.gate import Gate, Reply
-from iam_middleware.sts import OPERATIONS, handle, handle_query, not_routed, query_refused, refused
+from iam_middleware.sts import (
+    JWKS_PATH,
+    OPERATIONS,
+    handle,
+    handle_query,
+    jwks_reply,
+    not_routed,
+    query_refused,
+    refused,
+)
 
 from ._extension import read_body, request_view
 
@@ -24,8 +33,8 @@ __all__ = ["token_service_blueprint"]
 def token_service_blueprint(iam: IAM, *, name: str = "iam_token_service", max_body_bytes: int = 64 * 1024
                             ) -> Blueprint:
     """A blueprint with the token service's endpoints (``POST /login``, ``/logout``, ``/GetSessionToken``,
-    ``/AssumeRole``, ``/AssumeRoleWithWebIdentity``, ``/GetCallerIdentity``, ``/revoke``, and AWS's Query API at
-    ``/``): ``app.register_blueprint(bp, url_prefix="/sts")``."""
+    ``/AssumeRole``, ``/AssumeRoleWithWebIdentity``, ``/GetCallerIdentity``, ``/revoke``, AWS's Query API at
+    ``/``, and ``GET /.well-known/jwks.json``): ``app.register_blueprint(bp, url_prefix="/sts")``."""
     gate = Gate(iam, max_body_bytes=max_body_bytes)
     blueprint = Blueprint(name, __name__)
     # Every method reaches the views, so a wrong one is the service's 405 (and any other path its 404), as under
@@ -33,6 +42,7 @@ def token_service_blueprint(iam: IAM, *, name: str = "iam_token_service", max_bo
     for path, operation in OPERATIONS.items():
         blueprint.add_url_rule(path, endpoint=path.strip("/"), view_func=public(_view(gate, operation)),
                                methods=_METHODS)
+    blueprint.add_url_rule(JWKS_PATH, endpoint="jwks", view_func=public(_jwks_view(gate)), methods=_METHODS)
     blueprint.add_url_rule("/<path:rest>", endpoint="unknown", view_func=public(_no_such_operation(gate)),
                            methods=_METHODS)
     blueprint.add_url_rule("/", endpoint="query", view_func=public(_query_view(gate)), methods=_METHODS)
@@ -62,6 +72,13 @@ def _view(gate: Gate, operation: Callable[..., object]) -> Callable[[], Response
 
     view.__name__ = operation.__name__
     return view
+
+
+def _jwks_view(gate: Gate) -> Callable[[], Response]:
+    def jwks() -> Response:
+        return _response(jwks_reply(gate, gate.begin(request_view())))
+
+    return jwks
 
 
 def _query_view(gate: Gate) -> Callable[[], Response]:

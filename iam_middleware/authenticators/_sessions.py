@@ -1,4 +1,5 @@
-"""Session tokens issued after a password + TOTP login: HS256 JWTs backed by a server-side record.
+"""Session tokens issued after a password + TOTP login: JWTs (HS256, or EdDSA/ES256 with signing keys) backed by a
+server-side record.
 
 The JWT makes a session cheap to check and self-describing; the record in the ``StateStore`` makes it revocable
 (logout, "log out everywhere"). A token is valid only while both agree, so a store that cannot answer refuses the
@@ -37,6 +38,7 @@ from ._jwt import (
     UnknownSigningKeyError,
     UntrustedIssuerError,
 )
+from ._signing import SessionSigningKey
 
 __all__ = [
     "SESSION_TYP",
@@ -150,7 +152,9 @@ class SessionTokens:
 
     ``secret`` is one key of at least 32 random bytes, or a tuple of them for rotation: the first signs, all
     verify. ``ttl`` is the absolute lifetime in seconds; ``idle_timeout`` (optional) ends a session unused for
-    that long (checked to within a tenth of it, so active sessions write to the store rarely).
+    that long (checked to within a tenth of it, so active sessions write to the store rarely). ``signing_keys``
+    (optional) replace HS256: the first signs, all verify and are published by ``jwks``, so other services verify
+    these tokens without the secret.
     """
 
     def __init__(
@@ -163,6 +167,7 @@ class SessionTokens:
         idle_timeout: float | None = None,
         cookie_name: str = "iam_session",
         key_prefix: str = "iam:session:",
+        signing_keys: tuple[SessionSigningKey, ...] = (),
     ) -> None:
         keys = (secret,) if isinstance(secret, bytes) else secret
         if not isinstance(keys, tuple) or not keys:
@@ -178,11 +183,17 @@ class SessionTokens:
             raise ConfigurationError("idle_timeout must be positive and at most ttl")
         if not isinstance(cookie_name, str) or not _COOKIE_NAME.fullmatch(cookie_name):
             raise ConfigurationError(f"cookie_name must be an RFC 6265 cookie name, got {cookie_name!r}")
+        if not isinstance(signing_keys, tuple) or not all(isinstance(k, SessionSigningKey) for k in signing_keys):
+            raise ConfigurationError("signing_keys must be a tuple of SessionSigningKey")
         self._keys = keys
-        # Each secret a key bound to HS256 alone. The leeway lets a sibling's clock run _IAT_SKEW ahead of ours.
+        self.signing_keys = signing_keys
+        # Each key bound to its one algorithm: HS256 for the secrets, or, with signing keys, only their public halves
+        # (an HS256 token "signed" with a published public key is refused). The leeway lets a sibling's clock run
+        # _IAT_SKEW ahead of ours.
+        verify_keys = (tuple(key.verify_key for key in signing_keys) if signing_keys
+                       else tuple(JWTKey(None, (_ALGORITHM,), key) for key in keys))
         self._verifier = JWTVerifier(
-            [TrustedIssuer(issuer, (), keys=tuple(JWTKey(None, (_ALGORITHM,), key) for key in keys),
-                           leeway=_IAT_SKEW, required_claims=_REQUIRED_CLAIMS)],
+            [TrustedIssuer(issuer, (), keys=verify_keys, leeway=_IAT_SKEW, required_claims=_REQUIRED_CLAIMS)],
             max_token_bytes=_MAX_TOKEN_CHARS,
         )
         self._store = store
@@ -194,9 +205,15 @@ class SessionTokens:
 
     def __repr__(self) -> str:
         return (
-            f"SessionTokens(secrets=<{len(self._keys)} hidden>, issuer={self.issuer!r}, ttl={self.ttl}, "
+            f"SessionTokens(secrets=<{len(self._keys)} hidden>, signing_keys={[k.kid for k in self.signing_keys]!r}, "
+            f"issuer={self.issuer!r}, ttl={self.ttl}, "
             f"idle_timeout={self.idle_timeout!r}, cookie_name={self.cookie_name!r})"
         )
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        """The public keys of ``signing_keys`` as a JWK Set (RFC 7517): empty with HS256, whose secret is never
+        published."""
+        return {"keys": [dict(key.public_jwk) for key in self.signing_keys]}
 
     def _record_key(self, session_id: str) -> str:
         return f"{self._prefix}sess:{session_id}"
@@ -229,7 +246,10 @@ class SessionTokens:
             "auth_time": int(mfa_time),
             "amr": _AMR,
         }
-        token = jwt.encode(claims, self._keys[0], algorithm=_ALGORITHM, headers={"typ": SESSION_TYP})
+        if self.signing_keys:
+            token = self.signing_keys[0].sign(claims, typ=SESSION_TYP)
+        else:
+            token = jwt.encode(claims, self._keys[0], algorithm=_ALGORITHM, headers={"typ": SESSION_TYP})
         self._write_record(session_id, record, now=now, expires_at=expires_at)
         return IssuedSession(token=token, session_id=session_id, issued_at=now, expires_at=expires_at)
 

@@ -24,6 +24,7 @@ from ._errors import (
     UnsupportedMediaTypeError,
 )
 from ._handle import NOT_FOUND_MESSAGE, MethodNotAllowedError, NoSuchOperationError, handle, not_routed, refused
+from ._jwks import JWKS_PATH, jwks_reply
 from ._operations import OPERATIONS
 from ._query import handle_query, query_refused
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from ._app import TokenService, token_service
 
 __all__ = [
+    "JWKS_PATH",
     "NOT_FOUND_MESSAGE",
     "OPERATIONS",
     "CredentialKindError",
@@ -47,6 +49,7 @@ __all__ = [
     "UnsupportedMediaTypeError",
     "handle",
     "handle_query",
+    "jwks_reply",
     "not_routed",
     "query_refused",
     "refused",

@@ -24,6 +24,7 @@ from ..asgi import read_body, request_view
 from ..gate import Gate, Reply, RequestContext
 from ..routing import PUBLIC
 from ._handle import handle, not_routed, refused
+from ._jwks import JWKS_PATH, jwks_reply
 from ._operations import OPERATIONS, Answer, Call
 from ._query import handle_query, query_refused
 
@@ -53,6 +54,8 @@ class TokenService:
         self.gate = Gate(iam, max_body_bytes=max_body_bytes)
         routes = [Route(path, self._endpoint(operation), methods=["POST"], name=path.strip("/"))
                   for path, operation in OPERATIONS.items()]
+        routes.append(Route(JWKS_PATH, self._jwks, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+                            name="jwks"))
         # Every method reaches the Query API, so a wrong one is refused in its XML, as in the WSGI shells.
         routes.append(Route("/", self._query, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], name="query"))
         self._app = Starlette(routes=routes, exception_handlers={HTTPException: self._http_error})
@@ -71,6 +74,9 @@ class TokenService:
             return await self._run(request, answer, refused)
 
         return endpoint
+
+    async def _jwks(self, request: Request) -> Response:
+        return _response(jwks_reply(self.gate, self.gate.begin(request_view(request.scope))))
 
     async def _query(self, request: Request) -> Response:
         return await self._run(request, handle_query, query_refused)
