@@ -26,9 +26,11 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from contextvars import Token
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl
 
@@ -135,6 +137,7 @@ class RequestContext:
     decision: Decision | None = None
     outcome: str | None = None
     anonymous_reason: str | None = None
+    resource_pattern: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     pending_io: Callable[[], None] | None = None
 
@@ -302,6 +305,7 @@ class Gate:
             raise AccessDeniedError(f"User: {principal.arn} is not authorized to perform: {context.method} {what} "
                                     "because no permission is declared for this route")
         context.action = requirement.action
+        context.resource_pattern = requirement.resource
         resource, extra = render_permission(iam, request, requirement, target.path_params, principal)
         context.resource = resource
         _, context.decision = iam.check(request, requirement.action, resource, context=extra, principal=principal,
@@ -360,7 +364,8 @@ class Gate:
         log_decision(request_id=context.request_id, method=context.method, path=context.path or None,
                      principal=context.principal, source_ip=context.source_ip, decision=context.decision,
                      error=context.error, action=context.action, resource=context.resource, outcome=context.outcome,
-                     anonymous_reason=context.anonymous_reason, scheme=request.scheme)
+                     anonymous_reason=context.anonymous_reason, scheme=request.scheme, now=context.now,
+                     resource_pattern=context.resource_pattern)
 
 
 def _below(path: str, root_path: str) -> str:
@@ -373,12 +378,18 @@ def _below(path: str, root_path: str) -> str:
 def log_decision(*, request_id: str, method: str, path: str | None, principal: Principal | None,
                  source_ip: str | None, decision: Decision | None, error: IAMError | None, action: str | None = None,
                  resource: str | None = None, outcome: str | None = None, anonymous_reason: str | None = None,
-                 scheme: str | None = None) -> None:
+                 scheme: str | None = None, now: float | None = None, resource_pattern: str | None = None) -> None:
     """One record per decision on ``iam_middleware.decisions`` (from every shell): who, what, on which resource, the
-    outcome and the statements that decided it. Never a credential: no header, query or body is logged."""
+    outcome and the statements that decided it. Never a credential: no header, query or body is logged.
+
+    ``time`` (ISO 8601, UTC; the request's clock, else now), ``access_key_id`` (the key a SigV4 request was signed
+    with) and ``resource_pattern`` (the route's declared resource, placeholders unfilled) let ``policy generate``
+    and ``access unused`` read a window of the log and generalize ids (docs/access.md)."""
     if not decision_log.isEnabledFor(logging.INFO):
         return
+    stamp = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     record: dict[str, Any] = {
+        "time": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "request_id": request_id,
         "method": method,
         "path": path,
@@ -389,6 +400,10 @@ def log_decision(*, request_id: str, method: str, path: str | None, principal: P
         "resource": resource,
         "decision": outcome,
     }
+    if principal is not None and principal.access_key_id is not None:
+        record["access_key_id"] = principal.access_key_id  # an identifier, as CloudTrail logs it; never the secret
+    if resource_pattern is not None:
+        record["resource_pattern"] = resource_pattern
     if anonymous_reason is not None:
         record["anonymous_reason"] = anonymous_reason
     if error is not None:

@@ -38,6 +38,7 @@ class _Kept:
     source_ip: str | None
     resource: str | None
     scheme: str
+    resource_pattern: str | None
 
 
 class WarmAnswers:
@@ -64,7 +65,8 @@ class WarmAnswers:
             decision = recent.decision
             log_decision(request_id=request_id, method=kept.method, path=kept.path, principal=recent.principal,
                          source_ip=kept.source_ip, decision=decision, error=None, action=decision.action,
-                         resource=kept.resource, outcome=decision.kind.value, scheme=kept.scheme)
+                         resource=kept.resource, outcome=decision.kind.value, scheme=kept.scheme,
+                         resource_pattern=kept.resource_pattern)
         return Reply(200, [("x-request-id", request_id), *kept.headers], b"")
 
     def keep(self, key: bytes, context: RequestContext, answer: Reply) -> None:
@@ -73,5 +75,5 @@ class WarmAnswers:
         if context.error is not None or request.body:
             return
         kept = _Kept(tuple((k, v) for k, v in answer.headers if k != "x-request-id"), context.method, context.path,
-                     context.source_ip, context.resource, request.scheme)
+                     context.source_ip, context.resource, request.scheme, context.resource_pattern)
         self._recent.remember(key, context.principal, context.decision, kept)

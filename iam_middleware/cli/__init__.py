@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import _access, _authz, _check, _demo, _directory, _init, _policytest, _simulate, _tools, _validate
+from . import _access, _authz, _check, _demo, _directory, _generate, _init, _policytest, _simulate, _tools, _validate
 
 __all__ = ["main"]
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     _simulate.add_parser(commands)
     _access.add_parser(commands)
     _policytest.add_parser(commands)
+    _generate.add_parser(commands)
     _demo.add_parser(commands)
     _authz.add_parser(commands)
     _directory.add_parser(commands)

@@ -5,7 +5,7 @@ role) against every declared route of the app (or, without ``--app``, the direct
 Denied, Conditional (with the condition keys and ids the answer depends on, and what they must be) or Public, by
 partial evaluation of the directory's own policies (docs/access.md). ``--format html`` makes it one self-contained
 page for a browser, ``--output FILE`` writes it to a file. ``iam-middleware access diff OLD NEW`` compares two
-directories.
+directories; ``iam-middleware access unused`` lists what the decision log shows unused.
 
 ``--check-not-granted ACTION[,...]`` prints, instead of the report, each principal that may perform one of the
 actions (on ``--resource``, or any resource), and exits 1 if there is one. Exit 0 when the report is printed (or
@@ -45,7 +45,7 @@ class ReportError(Exception):
 
 
 def add_parser(commands: Any) -> None:
-    from . import _access_diff  # here, not at the top: it builds on this module's helpers
+    from . import _access_diff, _unused  # here, not at the top: they build on this module's helpers
 
     parser = commands.add_parser("access", help="who can call which route: every principal against every route",
                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,7 +57,9 @@ def add_parser(commands: Any) -> None:
                         help="html: one self-contained page to open in a browser (docs/access.md)")
     parser.add_argument("--output", metavar="FILE", help="write the report to FILE instead of standard output")
     parser.set_defaults(run=run)
-    _access_diff.add_parser(parser.add_subparsers(dest="access_command", metavar="COMMAND"))
+    subcommands = parser.add_subparsers(dest="access_command", metavar="COMMAND")
+    _access_diff.add_parser(subcommands)
+    _unused.add_parser(subcommands)
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ConfigurationError
 from .._iam import IAM
+from ..access._catalog import catalog_of, declares_any, unknown_names
+from ..access._routes import RouteSpec, routes_of_table
 from ..directory import Snapshot
 from ..policy import Policy, Severity
 from ..policy._lint import lint_policy
@@ -140,14 +142,29 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         quiet.setLevel(logging.ERROR)  # the audit's findings are reported here, not logged as well
         try:
             report["undeclared"] = audit_app(app, iam)
+            report["unknown_names"] = _catalog_warnings(policies, app_routes(app, iam), iam)
         except ConfigurationError as exc:
             report["valid"] = False
             report["errors"].append(f"routes: {exc}")
         finally:
             quiet.setLevel(level)
+    else:
+        report["unknown_names"] = _catalog_warnings(policies, None, iam)
+    # Unknown names never fail the check: a catalog knows only the routes it was shown (docs/access.md).
     if args.strict and (report["warnings"] or report["undeclared"]):
         report["valid"] = False
     return _print(report, args)
+
+
+def _catalog_warnings(policies: dict[str, Policy], found: list[tuple[str, str, Requirement | None]] | None,
+                      iam: IAM) -> list[str]:
+    """Policy entries no route of the app (or of the directory's ``[[routes]]``) can match."""
+    routes = [RouteSpec(*route) for route in found] if found is not None else routes_of_table(iam.rules)
+    if not declares_any(routes):
+        return []
+    catalog = catalog_of(routes)
+    return [f"{policy_id}: {issue.location}: {issue.message}" for policy_id, policy in sorted(policies.items())
+            for issue in unknown_names(policy, catalog)]
 
 
 def _print(report: dict[str, Any], args: argparse.Namespace) -> int:
@@ -156,7 +173,7 @@ def _print(report: dict[str, Any], args: argparse.Namespace) -> int:
     else:
         for line in report["errors"]:
             print(f"error: {line}")
-        for line in report["warnings"]:
+        for line in report["warnings"] + report.get("unknown_names", []):
             print(f"warning: {line}")
         if report["undeclared"]:
             print("undeclared routes (denied to everyone): " + ", ".join(report["undeclared"]))

@@ -42,8 +42,8 @@ async def test_the_pep_check_and_the_evaluation_are_recorded(app: AuthZEN, iam: 
     response = await ask(app, iam, body, headers={"x-request-id": "pep-1"})
     assert response.json() == {"decision": True}
     asked, decided = records(caplog)
-    assert asked | {"statements": None} == {
-        "request_id": "pep-1", "method": "POST", "path": "/access/v1/evaluation", "principal": GATEWAY,
+    assert asked | {"statements": None, "time": None} == {
+        "time": None, "request_id": "pep-1", "method": "POST", "path": "/access/v1/evaluation", "principal": GATEWAY,
         "credential": "session", "source_ip": PEP_ADDRESS, "action": "iam:SimulatePrincipalPolicy",
         "resource": ALICE, "decision": "Allowed", "statements": None, "denied_by": None}
     assert decided["request_id"] == "pep-1" and decided["principal"] == ALICE
