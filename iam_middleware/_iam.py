@@ -378,7 +378,7 @@ class IAM:
             if temporary is None:
                 return None
             return SigningCredential(key_id, temporary.secret_access_key, True, temporary.session_token,
-                                     temporary.expires_at)
+                                     temporary.expires_at, record=temporary)
         found = self.snapshot.access_key(key_id)
         if found is None:
             return None
@@ -393,7 +393,9 @@ class IAM:
             if found is None:  # pragma: no cover - the verifier looked it up a moment ago
                 raise AuthenticationError("The access key no longer exists.", code="InvalidClientTokenId")
             return snapshot.user_principal(found[1], CredentialKind.ACCESS_KEY, access_key_id=key_id)
-        temporary = self.temporary.lookup(key_id)
+        # The record the verifier's lookup read, when it came from here: one store round trip per request.
+        record = verified.credential.record
+        temporary = record if isinstance(record, TemporaryCredential) else self.temporary.lookup(key_id)
         if temporary is None:
             raise AuthenticationError("The security token included in the request is expired or revoked.",
                                       code="ExpiredToken", scheme="AWS4-HMAC-SHA256")

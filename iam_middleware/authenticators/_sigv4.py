@@ -54,9 +54,9 @@ import math
 import re
 import secrets
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .._exceptions import BadRequestError, ConfigurationError, IAMError, SignatureError
 from .._request import RequestView
@@ -222,6 +222,8 @@ class SigningCredential:
     """An access key as the directory knows it. Temporary (``ASIA``) keys carry their session token.
 
     ``eq=False``: credentials are compared by identity, so nothing compares secrets with a short-circuiting ``==``.
+    ``record`` is whatever the lookup read to build it (a temporary credential's stored record), handed back in
+    ``VerifiedSignature.credential`` so the caller never reads shared state twice for one request.
     """
 
     access_key_id: str
@@ -229,6 +231,7 @@ class SigningCredential:
     active: bool = True
     session_token: str | None = None
     expires_at: float | None = None
+    record: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not _KEY_ID.fullmatch(self.access_key_id):
