@@ -34,6 +34,7 @@ from ..access import (
 from ..access._grants import granted
 from ..access._routes import routes_of_table
 from ._check import _load_app, app_routes
+from ._output import emit
 
 __all__ = ["ReportError", "add_parser", "load_report", "not_granted"]
 
@@ -137,12 +138,4 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     text = _RENDER[args.format](report)
-    if not args.output:
-        sys.stdout.write(text)
-        return 0
-    try:
-        Path(args.output).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    return 0
+    return emit(text, args.output)

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..access._decisionlog import LogFormatError, Used, parse_time, read_log
 from ..access._generate import generate_policy
+from ._output import emit
 
 __all__ = ["add_parser", "load_log", "since_time"]
 
@@ -78,12 +79,4 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for issue in generated.findings:
         print(f"lint: {issue.location or '(document)'}: {issue.severity.value}: {issue.message}", file=sys.stderr)
     text = json.dumps(generated.document, indent=2) + "\n"
-    if not args.output:
-        sys.stdout.write(text)
-        return 0
-    try:
-        Path(args.output).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    return 0
+    return emit(text, args.output)
