@@ -36,11 +36,13 @@ __all__ = [
     "IAMError",
     "InvalidTokenError",
     "LockedOutError",
+    "MalformedJSONError",
     "MissingCredentialError",
     "OTPError",
     "PolicyValidationError",
     "ServiceUnavailableError",
     "SignatureError",
+    "UnsupportedMediaTypeError",
 ]
 
 
@@ -73,6 +75,20 @@ class BodyTooLargeError(BadRequestError):
 
     status_code = 413
     code = "EntityTooLarge"
+
+
+class MalformedJSONError(BadRequestError):
+    """A JSON body is not one strict JSON object (syntax, duplicate member names, NaN, nesting, another type)."""
+
+    code = "MalformedJSON"
+
+
+class UnsupportedMediaTypeError(BadRequestError):
+    """A body was sent with a media type the endpoint does not take (JSON endpoints: ``application/json``, which a
+    browser cannot send cross-site without a CORS preflight)."""
+
+    status_code = 415
+    code = "UnsupportedMediaType"
 
 
 class AuthenticationError(IAMError):

@@ -6,24 +6,10 @@ code and a message that names the member at fault, never a value that could be a
 
 from __future__ import annotations
 
-from .._exceptions import BadRequestError, IAMError
+from .._exceptions import BadRequestError, IAMError, MalformedJSONError, UnsupportedMediaTypeError
 
 __all__ = ["InvalidEvaluationError", "MalformedJSONError", "MethodNotAllowedError", "NoSuchEndpointError",
            "UnsupportedMediaTypeError"]
-
-
-class MalformedJSONError(BadRequestError):
-    """The body is not one strict JSON object (syntax, duplicate member names, NaN, nesting, another type)."""
-
-    code = "MalformedJSON"
-
-
-class UnsupportedMediaTypeError(BadRequestError):
-    """The body was sent with another media type than ``application/json``, which the HTTPS binding requires (and
-    which a browser cannot send cross-site without a CORS preflight)."""
-
-    status_code = 415
-    code = "UnsupportedMediaType"
 
 
 class InvalidEvaluationError(BadRequestError):

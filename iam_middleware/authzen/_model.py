@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from .._json import JSONError, loads
-from ._errors import InvalidEvaluationError, MalformedJSONError, UnsupportedMediaTypeError
+from ._errors import InvalidEvaluationError
 
-__all__ = ["MAX_EVALUATIONS", "Batch", "Entity", "Evaluation", "Semantic", "parse_evaluation", "parse_evaluations",
-           "read_json"]
+__all__ = ["MAX_EVALUATIONS", "Batch", "Entity", "Evaluation", "Semantic", "parse_evaluation", "parse_evaluations"]
 
 #: The most items one Access Evaluations request may carry.
 MAX_EVALUATIONS = 256
@@ -68,20 +66,6 @@ class Batch:
     evaluations: tuple[Evaluation, ...]
     semantic: Semantic
     boxed: bool
-
-
-def read_json(raw: bytes, content_type: str | None) -> Mapping[str, Any]:
-    """The JSON object of a request body, read by the project's one strict parser."""
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        raise UnsupportedMediaTypeError("Send the request as JSON, with Content-Type: application/json.")
-    try:
-        data = loads(raw)
-    except JSONError as exc:
-        raise MalformedJSONError(f"The request body is not valid UTF-8 JSON: {exc}.") from None
-    if not isinstance(data, dict):
-        raise MalformedJSONError("The request body must be a JSON object.")
-    return data
 
 
 def parse_evaluation(body: Mapping[str, Any]) -> Evaluation:

@@ -23,12 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .._bodies import json_object
 from .._exceptions import AccessDeniedError, IAMError, MissingCredentialError
 from .._principal import Principal
 from ..gate import Gate, Reply, RequestContext, log_decision
 from ..policy import Decision, DecisionKind
 from ._mapping import condition_keys, iam_action, resource_arn
-from ._model import Batch, Evaluation, Semantic, parse_evaluation, parse_evaluations, read_json
+from ._model import Batch, Evaluation, Semantic, parse_evaluation, parse_evaluations
 from ._subjects import Named, resolve
 
 __all__ = ["SIMULATE_ACTION", "DecisionPoint", "json_reply", "refused"]
@@ -65,7 +66,7 @@ class DecisionPoint:
                 raise context.error
             context.request = context.request.with_body(raw)  # a SigV4 signature may cover it
             caller = self._authenticate(context)
-            body = read_json(raw, content_type)
+            body = json_object(raw, content_type)
             batch = (parse_evaluations(body) if boxed
                      else Batch((parse_evaluation(body),), Semantic.EXECUTE_ALL, boxed=False))
             questions = [self._question(evaluation, caller, context) for evaluation in batch.evaluations]

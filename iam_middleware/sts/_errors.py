@@ -3,7 +3,7 @@ Query API's translation (``_operations``, ``_tags``, ``_query``)."""
 
 from __future__ import annotations
 
-from .._exceptions import AccessDeniedError, BadRequestError
+from .._exceptions import AccessDeniedError, BadRequestError, MalformedJSONError, UnsupportedMediaTypeError
 
 __all__ = [
     "CredentialKindError",
@@ -16,19 +16,6 @@ __all__ = [
     "PackedPolicyTooLargeError",
     "UnsupportedMediaTypeError",
 ]
-
-
-class MalformedJSONError(BadRequestError):
-    """The body is not one JSON object (syntax, duplicate member names, nesting, or another type)."""
-
-    code = "MalformedJSON"
-
-
-class UnsupportedMediaTypeError(BadRequestError):
-    """A body was sent with a media type the endpoint does not take (JSON operations: ``application/json``)."""
-
-    status_code = 415
-    code = "UnsupportedMediaType"
 
 
 class MissingParameterError(BadRequestError):

@@ -31,6 +31,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .._authn import Authenticator
+from .._bodies import json_object
 from .._exceptions import (
     AccessDeniedError,
     AuthenticationError,
@@ -40,7 +41,6 @@ from .._exceptions import (
     PolicyValidationError,
 )
 from .._iam import IAM
-from .._json import JSONError, loads
 from .._principal import CredentialKind, Principal, PrincipalType
 from .._request import RequestView
 from .._temporary import TemporaryCredential
@@ -149,18 +149,7 @@ class Call:
 def parse_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
     """The JSON object a request carries, ``{}`` for an empty body. Requiring ``application/json`` also keeps
     browsers from sending these calls cross-site without a CORS preflight (login CSRF)."""
-    if not raw.strip():
-        return {}
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        raise UnsupportedMediaTypeError("Send the request body as JSON with Content-Type: application/json.")
-    try:
-        data = loads(raw)
-    except JSONError as exc:
-        raise MalformedJSONError(f"The request body is not valid UTF-8 JSON: {exc}.") from None
-    if not isinstance(data, dict):
-        raise MalformedJSONError("The request body must be a JSON object.")
-    return data
+    return json_object(raw, content_type) if raw.strip() else {}
 
 
 def _fields(body: Mapping[str, Any], required: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
