@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -40,7 +41,8 @@ from .recent import Recent, RecentDecisions, digest, header_placeholders
 from .routing import Permission, Requirement, RuleTable, unknown_placeholders
 from .state import MemoryStore
 
-__all__ = ["IAMCredentials", "IAMMiddleware", "decide_async", "read_body", "request_digest", "request_view"]
+__all__ = ["IAMCredentials", "IAMMiddleware", "decide_async", "read_body", "request_digest", "request_view",
+           "serve_replies"]
 
 logger = logging.getLogger("iam_middleware")
 
@@ -396,6 +398,30 @@ async def _send_refusal(scope: Scope, send: Send, refusal: Reply, code: str) -> 
         await send({"type": "websocket.http.response.body", "body": payload})
         return
     await send({"type": "websocket.close", "code": 1008, "reason": code})
+
+
+async def serve_replies(scope: Scope, receive: Receive, send: Send,
+                        reply: Callable[[Scope, Receive], Awaitable[Reply]]) -> None:
+    """Serve an app whose every ``http`` request is answered by one ``Reply`` (the external authorizer, the AuthZEN
+    endpoints): lifespan is acknowledged, a websocket is closed (1008), a HEAD answer goes without its body."""
+    kind = scope["type"]
+    if kind == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if kind == "websocket":
+        await send({"type": "websocket.close", "code": 1008, "reason": "NotFound"})
+        return
+    if kind != "http":
+        return
+    status, headers, body = await reply(scope, receive)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]})
+    await send({"type": "http.response.body", "body": body if scope.get("method") != "HEAD" else b""})
 
 
 async def read_body(receive: Receive, gate: Gate) -> bytes:

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from .._exceptions import AccessDeniedError, IAMError
 from .._iam import IAM
-from ..asgi import decide_async, read_body
+from ..asgi import decide_async, read_body, serve_replies
 from ..authzen import AuthZEN
 from ..gate import NO_ROUTE, ErrorHandler, Gate, Reply, RequestContext, Target, new_request_id, render_error
 from ..interfaces import from_asgi_scope
@@ -69,22 +69,12 @@ class Authorizer:
         return f"Authorizer(iam={self.iam!r}, rules={len(self.rules.rules)})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if kind == "websocket":
-            await send({"type": "websocket.close", "code": 1008, "reason": "NotFound"})
-            return
-        if kind != "http":
-            return
+        await serve_replies(scope, receive, send, self._reply)
+
+    async def _reply(self, scope: Scope, receive: Receive) -> Reply:
         if self.authzen.handles(scope):
-            status, headers, body = await self.authzen.reply(scope, receive)
-        else:
-            status, headers, body = await self._gateway(scope, receive)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]})
-        await send({"type": "http.response.body", "body": body})
+            return await self.authzen.reply(scope, receive)
+        return await self._gateway(scope, receive)
 
     async def _gateway(self, scope: Scope, receive: Receive) -> Reply:
         gate = self.gate
@@ -150,13 +140,3 @@ def _form(scope: Scope, raw_path: bytes) -> tuple[str | None, bytes]:
     if raw_path.startswith(_ENVOY):
         return "envoy", raw_path[len(_ENVOY) - 1:]
     return None, b""
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from .._exceptions import IAMError
 from .._iam import IAM
-from ..asgi import read_body, request_view
+from ..asgi import read_body, request_view, serve_replies
 from ..gate import ErrorHandler, Gate, Reply, RequestContext
 from ._errors import MethodNotAllowedError, NoSuchEndpointError
 from ._metadata import EVALUATION_PATH, EVALUATIONS_PATH, METADATA_PATH, metadata, pdp_identifier
@@ -58,19 +58,7 @@ class AuthZEN:
         return raw in _RAW_PATHS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if kind == "websocket":
-            await send({"type": "websocket.close", "code": 1008, "reason": "NotFound"})
-            return
-        if kind != "http":
-            return
-        status, headers, body = await self.reply(scope, receive)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]})
-        await send({"type": "http.response.body", "body": body if scope.get("method") != "HEAD" else b""})
+        await serve_replies(scope, receive, send, self.reply)
 
     async def reply(self, scope: Scope, receive: Receive) -> Reply:
         """The answer to one ``http`` request (the external authorizer calls this for ``PATHS``)."""
@@ -108,13 +96,3 @@ class AuthZEN:
                 "This PDP publishes no metadata: it is given its own URL with pdp_url (iam-middleware authz "
                 "--pdp-url)."))
         return json_reply(metadata(self.pdp_url), context.request_id, cache="max-age=3600")
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
