@@ -37,7 +37,9 @@ __all__ = [
     "InvalidTokenError",
     "LockedOutError",
     "MalformedJSONError",
+    "MethodNotAllowedError",
     "MissingCredentialError",
+    "NotFoundError",
     "OTPError",
     "PolicyValidationError",
     "ServiceUnavailableError",
@@ -75,6 +77,20 @@ class BodyTooLargeError(BadRequestError):
 
     status_code = 413
     code = "EntityTooLarge"
+
+
+class NotFoundError(IAMError):
+    """A path below an endpoint's own app that none of its operations answers (the token service, AuthZEN)."""
+
+    status_code = 404
+    code = "NotFound"
+
+
+class MethodNotAllowedError(IAMError):
+    """An operation called with a method it does not answer (``Allow`` names the ones it does)."""
+
+    status_code = 405
+    code = "MethodNotAllowed"
 
 
 class MalformedJSONError(BadRequestError):

@@ -6,7 +6,13 @@ code and a message that names the member at fault, never a value that could be a
 
 from __future__ import annotations
 
-from .._exceptions import BadRequestError, IAMError, MalformedJSONError, UnsupportedMediaTypeError
+from .._exceptions import (
+    BadRequestError,
+    MalformedJSONError,
+    MethodNotAllowedError,
+    NotFoundError,
+    UnsupportedMediaTypeError,
+)
 
 __all__ = ["InvalidEvaluationError", "MalformedJSONError", "MethodNotAllowedError", "NoSuchEndpointError",
            "UnsupportedMediaTypeError"]
@@ -19,15 +25,5 @@ class InvalidEvaluationError(BadRequestError):
     code = "ValidationError"
 
 
-class NoSuchEndpointError(IAMError):
-    """A path below the AuthZEN app that is none of its endpoints."""
-
-    status_code = 404
-    code = "NotFound"
-
-
-class MethodNotAllowedError(IAMError):
-    """An endpoint called with a method it does not answer (``Allow`` names the one it does)."""
-
-    status_code = 405
-    code = "MethodNotAllowed"
+#: A path below the AuthZEN app that is none of its endpoints.
+NoSuchEndpointError = NotFoundError

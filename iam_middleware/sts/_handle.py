@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable
 
-from .._exceptions import AccessDeniedError, IAMError
+from .._exceptions import AccessDeniedError, IAMError, MethodNotAllowedError, NotFoundError
 from ..gate import Gate, Reply, RequestContext
 from ._operations import OPERATIONS, Answer, Call, parse_body
 
@@ -23,18 +23,8 @@ NOT_FOUND_MESSAGE = ("No such operation: the token service takes POST to "
                      + ", ".join(OPERATIONS) + ".")
 
 
-class NoSuchOperationError(IAMError):
-    """A path of the token service that names no operation."""
-
-    status_code = 404
-    code = "NotFound"
-
-
-class MethodNotAllowedError(IAMError):
-    """An operation called with another method than POST."""
-
-    status_code = 405
-    code = "MethodNotAllowed"
+#: A path of the token service that names no operation.
+NoSuchOperationError = NotFoundError
 
 
 def handle(gate: Gate, context: RequestContext, operation: Callable[[Call], Answer], raw: bytes,
