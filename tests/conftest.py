@@ -7,7 +7,7 @@ import os
 import pytest
 from hypothesis import settings
 
-pytest_plugins = ["_redis_server", "_redis_cluster", "_redis_sentinel"]
+pytest_plugins = ["_redis_server", "_redis_cluster", "_redis_sentinel", "_directory_backend"]
 
 # "ci" keeps the whole suite within a few minutes on 2 cores; "dev" keeps hypothesis defaults otherwise.
 settings.register_profile("ci", deadline=None, derandomize=False, max_examples=50)

@@ -89,6 +89,7 @@ async def test_a_revoked_session_stops_within_the_session_cache_bound(
         assert (await http.get("/orders/42", headers=headers)).status_code == 401
 
 
+@pytest.mark.directory_file
 async def test_a_reload_that_removes_the_permission_takes_effect_on_the_next_repeat(
     setup: tuple[IAM, Clock, Callable[[], httpx.AsyncClient], Path]
 ) -> None:
@@ -104,6 +105,7 @@ async def test_a_reload_that_removes_the_permission_takes_effect_on_the_next_rep
         assert (await http.get("/orders/42", headers=headers)).status_code == 403
 
 
+@pytest.mark.directory_file
 async def test_a_denial_is_never_reused_after_a_grant(setup: tuple[IAM, Clock, Callable[[], httpx.AsyncClient], Path]
                                                       ) -> None:
     iam, clock, client, folder = setup
@@ -159,6 +161,7 @@ async def test_method_override_headers_are_stripped_from_repeats_too(tmp_path: P
             assert response.status_code == 200 and response.text == "None"
 
 
+@pytest.mark.directory_file
 async def test_a_request_in_flight_finishes_on_the_snapshot_it_began_with(tmp_path: Path) -> None:
     folder = tmp_path / "ex"
     shutil.copytree(EXAMPLES, folder)

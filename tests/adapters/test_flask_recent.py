@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from flask import Flask, g
 
 from iam_middleware import IAM, DirectoryReloader
@@ -52,6 +53,7 @@ def test_a_revoked_session_stops_within_the_bound(tmp_path: Path) -> None:
     assert client.get("/orders/42", headers=headers).status_code == 401
 
 
+@pytest.mark.directory_file
 def test_a_reload_that_removes_the_permission_applies_to_the_next_repeat(tmp_path: Path) -> None:
     app, iam, clock, folder = _app(tmp_path)
     client = app.test_client()
@@ -63,6 +65,7 @@ def test_a_reload_that_removes_the_permission_applies_to_the_next_repeat(tmp_pat
     assert client.get("/orders/42", headers=headers).status_code == 403
 
 
+@pytest.mark.directory_file
 def test_a_request_in_flight_finishes_on_the_snapshot_it_began_with(tmp_path: Path) -> None:
     folder = tmp_path / "ex"
     shutil.copytree(EXAMPLES, folder)
