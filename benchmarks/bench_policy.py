@@ -115,7 +115,7 @@ PLATFORM_POLICY: dict[str, Any] = {
 }
 DOCUMENTS = [ORDERS_POLICY, S3_POLICY, PLATFORM_POLICY]
 
-#: What ``IAM.context_for`` builds for alice (lower-cased keys, string values) plus a key the application adds.
+#: What ``context_for`` builds for alice (lower-cased keys, string values) plus a key the application adds.
 BASE_CONTEXT: dict[str, Any] = {
     "aws:currenttime": "2026-11-29T12:00:00Z",
     "aws:epochtime": "1796040000",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 __all__ = ["Network", "RequestView", "resolve_source_ip"]
 
@@ -19,6 +19,8 @@ class RequestView:
 
     ``headers`` keeps every header in arrival order with lower-case names (duplicates kept, as SigV4
     needs them). ``body`` is ``None`` when the shell did not buffer it (no authenticator asked for it).
+    The header lookups read one multi-map, built on the first lookup of the request and kept with it (the view is
+    immutable, so it can never go stale): a request's headers are looked up several times, once per step.
     """
 
     method: str
@@ -28,22 +30,50 @@ class RequestView:
     client_host: str | None = None
     scheme: str = "http"
     body: bytes | None = None
+    # Derived from ``headers`` on first use (never an input: not compared, not shown, not copied by ``replace``).
+    _by_name: dict[str, list[str]] | None = field(default=None, init=False, repr=False, compare=False)
+    _derived: dict[str, object] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def derived(self) -> dict[str, object]:
+        """Values the steps of one request derive from this view's own fields (a parsed query), kept with it so
+        the next step does not derive them again. Only pure functions of the view's fields may be stored: the
+        view is immutable, so they never go stale; ``with_body`` starts a new memo."""
+        memo = self._derived
+        if memo is None:
+            memo = {}
+            object.__setattr__(self, "_derived", memo)
+        return memo
 
     def with_body(self, body: bytes) -> RequestView:
         """The same request with its body read."""
         return replace(self, body=body)
 
+    def _index(self) -> dict[str, list[str]]:
+        index = self._by_name
+        if index is None:
+            index = {}
+            for key, value in self.headers:
+                found = index.get(key)
+                if found is None:
+                    index[key] = [value]
+                else:
+                    found.append(value)
+            object.__setattr__(self, "_by_name", index)  # a cache of a frozen view's own headers
+        return index
+
     def header(self, name: str) -> str | None:
         """The value of a header, or ``None``. Repeated headers are joined with ``,`` (RFC 9110)."""
-        values = self.header_values(name)
+        index = self._by_name if self._by_name is not None else self._index()
+        values = index.get(name.lower())
         if not values:
             return None
-        return ",".join(values)
+        return values[0] if len(values) == 1 else ",".join(values)
 
     def header_values(self, name: str) -> list[str]:
-        """Every value of a header, in arrival order."""
-        name = name.lower()
-        return [value for key, value in self.headers if key == name]
+        """Every value of a header, in arrival order (a new list: the caller may change it)."""
+        index = self._by_name if self._by_name is not None else self._index()
+        values = index.get(name.lower())
+        return list(values) if values else []
 
     def __repr__(self) -> str:
         shown = tuple((k, "********" if k in _SENSITIVE_HEADERS else v) for k, v in self.headers)

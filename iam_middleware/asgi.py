@@ -88,20 +88,25 @@ def request_digest(scope: Scope, headers: frozenset[bytes] | None) -> tuple[byte
     6): the request line, the peer and the ``headers`` a decision can read (None: every header); and the caller's
     ``X-Request-ID``, read in the same pass over the headers."""
     client = scope.get("client")
-    peer = client[0] if client else ""
-    line = f"{scope.get('method', '')}\0{scope.get('root_path', '')}\0{scope.get('scheme', '')}\0{peer}"
-    parts = [line.encode("utf-8", "surrogateescape"), scope.get("raw_path") or scope.get("path", "").encode(),
-             scope.get("query_string", b"")]
-    given: str | None = None
-    for name, value in scope.get("headers", ()):
-        if name == b"x-request-id":
-            given = value.decode("latin-1")
-            if headers is not None:
-                continue
-        if headers is None or name in headers:
-            parts.append(name)
-            parts.append(value)
-    return digest(parts), given
+    # One list, joined once: the request line's fields, then the header names and values (built in one pass).
+    parts = ["\0".join((scope.get("method", ""), scope.get("root_path", ""), scope.get("scheme", ""),
+                        client[0] if client else "")).encode("utf-8", "surrogateescape"),
+             scope.get("raw_path") or scope.get("path", "").encode(), scope.get("query_string", b"")]
+    given: bytes | None = None
+    if headers is None:
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                given = value
+            parts += (name, value)
+    else:
+        for name, value in scope.get("headers", ()):
+            if name in headers:  # (a permission may name X-Request-ID itself: then it is an input too)
+                parts += (name, value)
+                if name == b"x-request-id":
+                    given = value
+            elif name == b"x-request-id":
+                given = value
+    return digest(parts), given.decode("latin-1") if given is not None else None
 
 
 class IAMMiddleware:
@@ -140,6 +145,7 @@ class IAMMiddleware:
         self._audited = False
         self._offload = not isinstance(iam.store, MemoryStore)
         self._recent = RecentDecisions(iam)
+        self._snapshots = iam.snapshots
 
     # Start-up audit ----------------------------------------------------------------------------------------------
     def routes(self) -> list[tuple[str, str, Requirement | None]]:
@@ -188,22 +194,28 @@ class IAMMiddleware:
     # ASGI --------------------------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "lifespan":
+        key: bytes | None = None
+        if kind == "http":
+            if self._audited:
+                key, given_id = request_digest(scope, self._recent.asgi_headers())
+                recent = self._recent.lookup(key)  # runs the reload checks; None unless its snapshot is current
+                if recent is not None:  # the warm path: an exact repeat of a recently allowed request
+                    # Pinned, the app included, to the snapshot the remembered answer was decided on.
+                    token = self._snapshots.pin_request(recent.snapshot)
+                    try:
+                        self._apply_recent(scope, recent, given_id)
+                        await self.app(scope, receive, send)
+                    finally:
+                        self.gate.exit(token)
+                    return
+        elif kind == "lifespan":
             await self._lifespan(scope, receive, send)
             return
-        if kind not in ("http", "websocket"):
+        elif kind != "websocket":
             await self.app(scope, receive, send)
             return
         token = self.gate.enter()  # the request, the app included, is decided on the snapshot in force now
         try:
-            key: bytes | None = None
-            if kind == "http" and self._audited:
-                key, given_id = request_digest(scope, self._recent.asgi_headers())
-                recent = self._recent.lookup(key)
-                if recent is not None:  # the warm path: an exact repeat of a recently allowed request
-                    self._apply_recent(scope, recent, new_request_id(given_id))
-                    await self.app(scope, receive, send)
-                    return
             await self._handle(scope, receive, send, kind, key)
         finally:
             self.gate.exit(token)
@@ -243,8 +255,11 @@ class IAMMiddleware:
         if key is not None and body is None:
             # None: nothing was removed, so a repeat can keep its own header list as it is.
             filtered = kept if len(kept) != len(original) else None
-            self._recent.remember(key, principal, context.decision,
-                                  (scope["auth"], filtered, context.source_ip, context.resource, target.requirement))
+            # What a repeat puts in the scope and its state, ready to apply in one update each.
+            self._recent.remember(key, principal, context.decision, (
+                {"user": scope["user"], "auth": scope["auth"]},
+                {"iam_principal": principal, "iam_decision": context.decision, "iam_permission": target.requirement},
+                filtered, context.source_ip, context.resource))
         state = scope.setdefault("state", {})
         state["iam_principal"] = principal
         state["iam_decision"] = context.decision
@@ -257,18 +272,17 @@ class IAMMiddleware:
             return
         await self.app(scope, receive, send)
 
-    def _apply_recent(self, scope: Scope, recent: Recent, request_id: str) -> None:
+    def _apply_recent(self, scope: Scope, recent: Recent, given_id: str | None) -> None:
         """Prepare a repeat of a recently allowed request: the same principal, decision and scope additions."""
-        credentials, headers, ip, resource, requirement = recent.extra
-        scope["user"] = recent.principal
-        scope["auth"] = credentials
+        scope_items, state_items, headers, ip, resource = recent.extra
+        scope.update(scope_items)
         if headers is not None:  # the original carried method-override headers: the app gets them removed
             scope["headers"] = list(headers)
-        state = scope.setdefault("state", {})
-        state["iam_principal"] = recent.principal
-        state["iam_decision"] = recent.decision
-        state["iam_permission"] = requirement
-        state["request_id"] = request_id
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state.update(state_items)
+        state["request_id"] = request_id = new_request_id(given_id)
         if decision_log.isEnabledFor(logging.INFO):
             decision = recent.decision
             log_decision(request_id=request_id, method=scope.get("method", "GET"), path=scope.get("path"),

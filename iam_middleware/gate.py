@@ -48,8 +48,18 @@ from ._principal import Principal
 from ._request import RequestView, resolve_source_ip
 from .authenticators import FetchDeferred, FetchMode, fetching
 from .directory import Snapshot
+from .metrics._observe import observers_of
 from .policy import Decision
-from .routing import PUBLIC, MissingValueError, Permission, Requirement, canonical_path, render, request_values
+from .routing import (
+    PUBLIC,
+    MissingValueError,
+    Permission,
+    Requirement,
+    canonical_path,
+    render,
+    render_template,
+    request_values,
+)
 from .state import StateUnavailableError
 
 if TYPE_CHECKING:
@@ -73,6 +83,7 @@ decision_log = logging.getLogger("iam_middleware.decisions")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _ID_PREFIX = secrets.token_hex(10)
 _ID_COUNTER = itertools.count(1)
+_ID_FORMAT = _ID_PREFIX + "%012x"
 _REALM = "iam-middleware"
 # Characters RFC 6750 allows inside error_description.
 _DESCRIPTION_UNSAFE = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
@@ -182,6 +193,7 @@ class Gate:
         self.explain = explain
         self.max_body_bytes = max_body_bytes
         self.on_error = on_error
+        self.observers = observers_of(iam)  # metrics and traces (docs/metrics.md)
 
     def __repr__(self) -> str:
         return f"Gate(iam={self.iam!r}, cors_preflight={self.cors_preflight!r}, explain={self.explain!r})"
@@ -190,18 +202,18 @@ class Gate:
     def enter(self) -> Token[Any]:
         """Apply a reload that is due, then pin the snapshot in force for the whole request (the app included).
         Give the token to ``exit`` when the request is over."""
-        iam = self.iam
-        if iam.refresh_hooks:
+        snapshots = self.iam.snapshots
+        if snapshots.refresh_hooks:
             try:
-                iam.refresh()
+                snapshots.refresh()
             except Exception:  # noqa: BLE001 - met again, and answered, when the request is decided
                 pass
-        return iam.pin_request()
+        return snapshots.pin_request()
 
     def exit(self, token: Token[Any]) -> None:
-        """End the pin of ``enter``."""
+        """End the pin of ``enter`` (or of ``snapshots.pin_request``)."""
         try:
-            self.iam.unpin(token)
+            self.iam.snapshots.unpin(token)
         except ValueError:  # torn down in another context (a copied context): nothing left to reset
             pass
 
@@ -217,7 +229,7 @@ class Gate:
             source_ip=resolve_source_ip(request, iam.settings.trusted_proxies),
             websocket=websocket,
             path="",
-            snapshot=iam.snapshot,
+            snapshot=iam.snapshots.current,
         )
         if not websocket and not _METHOD.fullmatch(request.method):
             context.error = BadRequestError("The request method must be an upper-case token, as HTTP methods are "
@@ -237,7 +249,7 @@ class Gate:
             return False
         if target.requirement is PUBLIC or self._preflight(context, target):
             return False
-        return self.iam.sigv4.needs_body(context.request)
+        return self.iam.credentials.sigv4.needs_body(context.request)
 
     def body_too_large(self) -> BodyTooLargeError:
         """The one refusal of a body past ``max_body_bytes`` (413)."""
@@ -295,8 +307,8 @@ class Gate:
             # A handshake is a GET, which the CSRF guard lets pass; but a page on any site can open a websocket
             # that carries our session cookie (cross-site websocket hijacking), so it is checked as unsafe.
             http_scheme = {"ws": "http", "wss": "https"}.get(request.scheme, request.scheme)
-            iam.csrf.check(replace(request, method="WEBSOCKET", scheme=http_scheme))
-        principal = iam.authenticate(request, now=context.now)
+            iam.credentials.csrf.check(replace(request, method="WEBSOCKET", scheme=http_scheme))
+        principal = iam.authenticators.authenticate(request, now=context.now)
         if principal is None:
             raise MissingCredentialError("This resource requires authentication.")
         context.principal = principal
@@ -308,8 +320,8 @@ class Gate:
         context.resource_pattern = requirement.resource
         resource, extra = render_permission(iam, request, requirement, target.path_params, principal)
         context.resource = resource
-        _, context.decision = iam.check(request, requirement.action, resource, context=extra, principal=principal,
-                                        now=context.now, source_ip=context.source_ip)
+        context.decision = iam.decisions.require(principal, requirement.action, resource, extra, now=context.now,
+                                                 request=request, source_ip=context.source_ip)
         context.outcome = context.decision.kind.value
 
     def _preflight(self, context: RequestContext, target: Target) -> bool:
@@ -324,8 +336,9 @@ class Gate:
         route, and the reason is recorded. A signature over a body not read is not checked (anonymous)."""
         request = context.request
         iam = self.iam
-        if iam.sigv4.recognizes(request):
-            if request.body is None and not context.websocket and iam.sigv4.needs_body(request):
+        sigv4 = iam.credentials.sigv4
+        if sigv4.recognizes(request):
+            if request.body is None and not context.websocket and sigv4.needs_body(request):
                 context.anonymous_reason = "SignedPayloadNotRead"
                 return
             if iam.settings.sigv4_replay_protection and request.method not in _IDEMPOTENT:
@@ -333,7 +346,7 @@ class Gate:
                 context.anonymous_reason = "SingleUseSignatureNotSpent"
                 return
         try:
-            context.principal = iam.authenticate(request, now=context.now)
+            context.principal = iam.authenticators.authenticate(request, now=context.now)
         except IAMError as error:
             context.anonymous_reason = error.code
         except StateUnavailableError:
@@ -357,7 +370,9 @@ class Gate:
         return render_error(error, context.request_id, explanation=explain)
 
     def log(self, context: RequestContext) -> None:
-        """The decision record of a request (see ``log_decision``)."""
+        """The decision record of a request (see ``log_decision``), and the report to its observers."""
+        for observe in self.observers.on_decision:
+            observe(context)
         if not decision_log.isEnabledFor(logging.INFO):
             return
         request = context.request
@@ -402,6 +417,9 @@ def log_decision(*, request_id: str, method: str, path: str | None, principal: P
     }
     if principal is not None and principal.access_key_id is not None:
         record["access_key_id"] = principal.access_key_id  # an identifier, as CloudTrail logs it; never the secret
+    if principal is not None and "aws:sourceidentity" in principal.extra_context:
+        # Whom a role session acts for (AssumeRole's SourceIdentity), as CloudTrail logs it: links a chain of calls.
+        record["source_identity"] = principal.extra_context["aws:sourceidentity"]
     if resource_pattern is not None:
         record["resource_pattern"] = resource_pattern
     if anonymous_reason is not None:
@@ -422,7 +440,7 @@ def new_request_id(given: str | None) -> str:
     if given is not None and _REQUEST_ID.fullmatch(given):
         return given
     # A random per-process prefix and a counter: unique across processes, and far cheaper than uuid4 per request.
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
+    return _ID_FORMAT % next(_ID_COUNTER)
 
 
 def render_permission(iam: IAM, request: RequestView, requirement: Permission, path_params: Mapping[str, Any],
@@ -431,6 +449,14 @@ def render_permission(iam: IAM, request: RequestView, requirement: Permission, p
     permission names must be there (else 400 MissingParameter) and only once (else 400 AmbiguousParameter):
     frameworks disagree on which of repeated values the app reads, so none is guessed."""
     settings = iam.settings
+    template = requirement.resource
+    if not requirement.context and "{query." not in template and "{header." not in template:
+        # The common declaration: a resource of path parameters and fixed values only (what ``render`` does with
+        # no request value and no context, without building them).
+        plain: dict[str, Any] = {"account": principal.account, "partition": settings.partition,
+                                 "region": settings.regions[0]}
+        plain.update(path_params)
+        return render_template(template, plain), {}
     named = [name for name in requirement.placeholders() if name.startswith(("query.", "header."))]
     query: dict[str, str] = {}
     headers: dict[str, str] = {}

@@ -22,6 +22,7 @@ from ._authn import BearerAuthenticator, CookieAuthenticator, SigV4Authenticator
 from ._iam import IAM
 from ._principal import CredentialKind, Principal
 from .directory import Snapshot
+from .metrics._observe import observers_of
 from .policy import Decision
 from .routing import Permission
 
@@ -75,6 +76,7 @@ class RecentDecisions:
         self._checked = False
         self._asgi = frozenset(name.encode("latin-1") for name in self._names)
         self._wsgi = frozenset(_environ_key(name) for name in self._names)
+        self._observers = observers_of(iam)  # each lookup is reported: metrics and traces (docs/metrics.md)
 
     def name_headers(self, names: Iterable[str]) -> None:
         """Add the headers the app's declared permissions name (``{header.X}``) to those a key covers."""
@@ -102,24 +104,30 @@ class RecentDecisions:
         """The recent decision for this exact request if it still stands, else None (decide the full way)."""
         recent = self._entries.get(key)
         if recent is None:
+            for observe in self._observers.on_lookup:
+                observe(None)
             return None
         iam = self.iam
         now = iam.clock()
+        snapshots = iam.snapshots
         try:
-            for hook in iam.refresh_hooks:  # a reload (or a shared state outage) goes the full way
+            for hook in snapshots.refresh_hooks:  # a reload (or a shared state outage) goes the full way
                 hook(now)
         except Exception:  # noqa: BLE001 - the full path meets it again and renders it
-            return None
-        if now < recent.valid_until and recent.snapshot is iam.snapshot and recent.epoch == iam.credential_epoch:
-            return recent
-        return None
+            recent = None
+        if recent is not None and not (now < recent.valid_until and recent.snapshot is snapshots.current
+                                       and recent.epoch == iam.credentials.credential_epoch):
+            recent = None
+        for observe in self._observers.on_lookup:
+            observe(recent)
+        return recent
 
     def remember(self, key: bytes, principal: Principal | None, decision: Decision | None, extra: Any) -> None:
         """Keep an allowed decision for its exact repeats, when that is safe (see the module docstring)."""
         if principal is None or decision is None or not decision.allowed:
             return
         iam = self.iam
-        if principal.credential_kind not in _REMEMBERED_KINDS or iam.reads_time(principal, decision.action):
+        if principal.credential_kind not in _REMEMBERED_KINDS or iam.decisions.reads_time(principal, decision.action):
             return
         now = iam.clock()
         valid_until = principal.expires_at if principal.expires_at is not None else now
@@ -129,4 +137,5 @@ class RecentDecisions:
             return
         if len(self._entries) >= self._limit:
             self._entries.clear()
-        self._entries[key] = Recent(principal, decision, iam.snapshot, valid_until, extra, iam.credential_epoch)
+        self._entries[key] = Recent(principal, decision, iam.snapshots.current, valid_until, extra,
+                                    iam.credentials.credential_epoch)

@@ -7,6 +7,7 @@ own router, then renders the permission here.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -46,6 +47,8 @@ _SAFE = "-._~"
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")  # what quote(safe=_SAFE) leaves as it is
 # Values every permission may name besides the route's own parameters.
 _FIXED_VALUES = frozenset({"account", "partition", "region"})
+#: What a ``[[routes]]`` entry may say; anything else is a typo that would silently change what the route requires.
+_RULE_KEYS = ("method", "path", "action", "resource", "context", "public", "unsigned_payload")
 # The request may add context keys of its own, but never the keys IAM itself computes from the credential and the
 # connection (aws:SourceIp, aws:PrincipalArn, aws:MultiFactorAuthPresent, ...): a value taken from the request would
 # let the caller choose them. AWS likewise lets a request carry only its tags in the aws: namespace.
@@ -221,11 +224,16 @@ class Rule:
     """One line of a rules table: ``method`` (or ``*``) and a path template (``/orders/{order_id}``) to a
     requirement. ``{name:path}`` matches several segments; other parameters one segment. A trailing ``/`` is not
     significant on either side (``/admin/`` is ``/admin``): apps and proxies commonly treat them alike, so a rule for
-    one must also govern the other."""
+    one must also govern the other.
+
+    ``unsigned_payload``: behind a gateway, a SigV4 request to this route may sign ``UNSIGNED-PAYLOAD`` (over HTTPS)
+    although the gateway does not forward its body; the body is then not covered by the signature. Only the
+    external authorizer reads it: shells that read the body verify every signed payload (docs/gateways.md)."""
 
     method: str
     path: str
     requirement: Requirement
+    unsigned_payload: bool = False
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -233,6 +241,8 @@ class Rule:
             raise ConfigurationError(f"rule path {self.path!r} must start with '/'")
         if not isinstance(self.requirement, Requirement):
             raise ConfigurationError(f"rule {self.method} {self.path}: the requirement must be a Permission or PUBLIC")
+        if not isinstance(self.unsigned_payload, bool):
+            raise ConfigurationError(f"rule {self.method} {self.path}: unsigned_payload must be true or false")
         object.__setattr__(self, "method", self.method.upper())
         pattern = ""
         pos = 0
@@ -291,6 +301,12 @@ class RuleTable:
             where = f"routes[{i}]"
             if not isinstance(entry, Mapping):
                 raise ConfigurationError(f"{where}: must be a table")
+            unknown = sorted(str(key) for key in entry if key not in _RULE_KEYS)
+            if unknown:
+                hints = [f"{key!r}" + (f" (did you mean {near[0]!r}?)" if (near := difflib.get_close_matches(
+                    key, _RULE_KEYS, n=1)) else "") for key in unknown]
+                raise ConfigurationError(f"{where}: unknown key {', '.join(hints)}; a route takes "
+                                         f"{', '.join(sorted(_RULE_KEYS))}")
             if entry.get("public") and "action" in entry:
                 raise ConfigurationError(f"{where}: a route is either public or has an action, not both")
             try:
@@ -301,7 +317,7 @@ class RuleTable:
                 else:
                     requirement = Permission(str(entry["action"]), str(entry.get("resource", "*")),
                                              dict(entry.get("context", {})))
-                rules.append(Rule(method, path, requirement))
+                rules.append(Rule(method, path, requirement, entry.get("unsigned_payload", False)))
             except KeyError as exc:
                 raise ConfigurationError(f"{where}: missing {exc.args[0]!r}") from None
             except ConfigurationError as exc:
@@ -325,6 +341,10 @@ class RuleTable:
 
 
 _AMBIGUOUS = re.compile(r"%(2[fF]|5[cC]|00|25|2[eE]|3[bB])")
+# The common path, decided by one match: non-empty segments of printable ASCII without ``%``, ``;`` or ``\``, none
+# of them ``.`` or ``..``, and an optional trailing ``/``. Such a path decodes to itself and passes every check of
+# ``canonical_path`` (tests/test_routing.py proves the two agree); anything else takes the checks one by one.
+_PLAIN_PATH = re.compile(rb"(?:/(?!\.\.?(?:/|\Z))[!-$&-.0-:<-\[\]-~]+)*/?")
 
 
 def canonical_path(raw_path: bytes) -> str:
@@ -332,6 +352,13 @@ def canonical_path(raw_path: bytes) -> str:
     NUL, ``%``, ``.`` or ``;``, dot segments, empty segments (``//``), segment parameters (``;``: servlet containers
     drop them, so ``/admin;x`` is ``/admin`` there), control characters or invalid UTF-8. What is accepted reads the
     same to any router, proxy or backend, so the path matched is the path dispatched."""
+    if raw_path[:1] == b"/" and _PLAIN_PATH.fullmatch(raw_path):
+        return raw_path.decode("ascii")
+    return _checked_path(raw_path)
+
+
+def _checked_path(raw_path: bytes) -> str:
+    """``canonical_path`` one check at a time (every path the fast match does not take)."""
     if not raw_path.startswith(b"/"):
         raise BadRequestError("The request path must start with '/'.", code="InvalidPath")
     if _AMBIGUOUS.search(raw_path.decode("latin-1")):

@@ -106,7 +106,7 @@ def session_token(iam: IAM, user: str, *, now: float | None = None, mfa_age: flo
     at = _now(iam, now)
     if not 0 <= mfa_age <= at:
         raise ValueError("mfa_age must be between 0 and now")
-    return iam.sessions.issue(found.arn, now=at, mfa_time=at - mfa_age, extra={USER_ID: found.id}).token
+    return iam.credentials.sessions.issue(found.arn, now=at, mfa_time=at - mfa_age, extra={USER_ID: found.id}).token
 
 
 def web_identity_token(
@@ -184,7 +184,7 @@ def _decide(iam: IAM, who: Principal | str, action: str, resource: str, context:
             now: float | None) -> Decision:
     at = _now(iam, now)
     principal = who if isinstance(who, Principal) else principal_for(iam, who, now=at)
-    return iam.authorize(principal, action, resource, context, now=at)
+    return iam.decisions.decide(principal, action, resource, context, now=at)
 
 
 def assert_allowed(iam: IAM, who: Principal | str, action: str, resource: str = "*", *,
@@ -241,7 +241,7 @@ class _Calls:
             token = session_token(self.iam, user)
         if token is not None:
             if via == "cookie":
-                sent["Cookie"] = f"{self.iam.sessions.cookie_name}={token}"
+                sent["Cookie"] = f"{self.iam.credentials.sessions.cookie_name}={token}"
                 parts = urlsplit(self.base_url)
                 sent.setdefault("Origin", f"{parts.scheme}://{parts.netloc}")
             else:

@@ -25,13 +25,13 @@ def test_at_its_bound_the_cache_forgets_the_oldest_token_only(monkeypatch: pytes
     iam = IAM.from_file(EXAMPLES / "iam.toml", clock=lambda: T0)
     tokens = [token(n) for n in range(BOUND + 1)]
     for each in tokens:
-        iam.from_token(each)
-    assert iam.web_identity is not None
+        iam.credentials.from_token(each)
+    assert iam.credentials.web_identity is not None
     verified: list[str] = []
-    verify = iam.web_identity.verify
-    monkeypatch.setattr(iam.web_identity, "verify", lambda t, now: verified.append(t) or verify(t, now=now))
+    verify = iam.credentials.web_identity.verify
+    monkeypatch.setattr(iam.credentials.web_identity, "verify", lambda t, now: verified.append(t) or verify(t, now=now))
     for each in tokens[-100:]:  # the latest callers are still known
-        iam.from_token(each)
+        iam.credentials.from_token(each)
     assert verified == []
-    iam.from_token(tokens[0])  # the oldest was forgotten to make room
+    iam.credentials.from_token(tokens[0])  # the oldest was forgotten to make room
     assert verified == [tokens[0]]

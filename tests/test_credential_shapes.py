@@ -11,7 +11,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from iam_middleware._iam import _safe_session_name
+from iam_middleware._credentials import _safe_session_name
 from iam_middleware._temporary import TemporaryCredentials
 from iam_middleware.state import MemoryStore
 

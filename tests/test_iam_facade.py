@@ -23,7 +23,6 @@ from iam_middleware._exceptions import (
     AccessDeniedError,
     AuthenticationError,
     InvalidTokenError,
-    MissingCredentialError,
     ServiceUnavailableError,
     SignatureError,
 )
@@ -115,7 +114,7 @@ def idp_token(now: float = T, **claims: Any) -> str:
 
 
 def context(iam: IAM, principal: Principal, request: RequestView) -> dict[str, Any]:
-    return iam.context_for(principal, request, now=iam.clock())
+    return iam.decisions.context_for(principal, request, now=iam.clock())
 
 
 # Each credential kind -> the principal and its context keys -------------------------------------------------------
@@ -158,7 +157,8 @@ def test_a_login_session_is_the_user_with_mfa(iam: IAM, clock: Clock) -> None:
 
 
 def test_temporary_user_credentials_carry_the_mfa_of_their_issue(iam: IAM, clock: Clock) -> None:
-    temporary = iam.temporary.issue(kind="user", arn=ALICE, session_name="alice", now=T, duration=3600, mfa_time=T)
+    temporary = iam.credentials.temporary.issue(kind="user", arn=ALICE, session_name="alice", now=T, duration=3600,
+                                                mfa_time=T)
     clock.now += 30
     request = signed(key=(temporary.access_key_id, temporary.secret_access_key, temporary.session_token))
     principal = iam.authenticate(request)
@@ -167,14 +167,14 @@ def test_temporary_user_credentials_carry_the_mfa_of_their_issue(iam: IAM, clock
     keys = context(iam, principal, request)
     assert keys["aws:username"] == "alice"
     assert keys["aws:multifactorauthpresent"] == "true" and keys["aws:multifactorauthage"] == "30"
-    without = iam.temporary.issue(kind="user", arn=ALICE, session_name="alice", now=T, duration=3600)
+    without = iam.credentials.temporary.issue(kind="user", arn=ALICE, session_name="alice", now=T, duration=3600)
     principal = iam.authenticate(signed(key=(without.access_key_id, without.secret_access_key,
                                              without.session_token)))
     assert principal is not None and principal.context_keys(clock.now)["aws:MultiFactorAuthPresent"] == "false"
 
 
 def test_temporary_role_credentials_are_a_role_session(iam: IAM) -> None:
-    temporary = iam.temporary.issue(kind="role", arn=PARTNER, session_name="nightly", now=T, duration=900,
+    temporary = iam.credentials.temporary.issue(kind="role", arn=PARTNER, session_name="nightly", now=T, duration=900,
                                     tags={"job": "export"})
     request = signed(key=(temporary.access_key_id, temporary.secret_access_key, temporary.session_token))
     principal = iam.authenticate(request)
@@ -297,7 +297,7 @@ def test_a_session_ends_at_its_expiry_and_when_its_user_is_disabled(iam: IAM, cl
     clock.now = T + 60
     token = login(iam, "alice", clock.now)
     disabled = demo_iam(clock, lambda data: data["users"]["alice"].update(active=False))
-    iam.swap(disabled.snapshot)
+    iam.snapshots.swap(disabled.snapshot)
     with pytest.raises(InvalidTokenError) as caught:
         iam.authenticate(view("GET", ("authorization", f"Bearer {token}")))
     assert caught.value.code == "SessionRevoked"
@@ -309,34 +309,38 @@ def test_a_disabled_user_cannot_log_in(clock: Clock) -> None:
         login(iam)
 
 
-# check and authorize ---------------------------------------------------------------------------------------------
-def test_no_credential_is_none_and_check_asks_for_one(iam: IAM) -> None:
-    anonymous = view("GET")
-    assert iam.authenticate(anonymous) is None
-    with pytest.raises(MissingCredentialError) as caught:
-        iam.check(anonymous, "orders:GetOrder", ORDER)
-    assert caught.value.status_code == 401 and "WWW-Authenticate" in caught.value.headers
+# require and authorize -------------------------------------------------------------------------------------------
+def test_no_credential_is_none(iam: IAM) -> None:
+    assert iam.authenticate(view("GET")) is None
 
 
-def test_check_allows_or_raises_a_403_that_explains(iam: IAM) -> None:
-    principal, decision = iam.check(signed(), "orders:GetOrder", ORDER)
-    assert principal.arn == ALICE and decision.allowed
+def test_require_allows_or_raises_a_403_that_explains(iam: IAM) -> None:
+    request = signed()
+    principal = iam.authenticate(request)
+    assert principal is not None and principal.arn == ALICE
+    assert iam.decisions.require(principal, "orders:GetOrder", ORDER, request=request).allowed
     with pytest.raises(AccessDeniedError) as caught:
-        iam.check(signed(), "orders:DeleteOrder", ORDER)
+        iam.decisions.require(principal, "orders:DeleteOrder", ORDER, request=request)
     assert caught.value.status_code == 403 and caught.value.code == "AccessDenied"
     assert caught.value.message == (f"User: {ALICE} is not authorized to perform: orders:DeleteOrder on resource: "
                                     f"{ORDER} because no identity-based policy allows the orders:DeleteOrder action")
 
 
 def test_a_write_without_mfa_says_mfa_would_allow_it(iam: IAM) -> None:
-    plain = iam.temporary.issue(kind="user", arn=BOB, session_name="bob", now=T, duration=900)
+    plain = iam.credentials.temporary.issue(kind="user", arn=BOB, session_name="bob", now=T, duration=900)
     request = signed("POST", "https://api.example/orders", key=(plain.access_key_id, plain.secret_access_key,
                                                                  plain.session_token))
+    principal = iam.authenticate(request)
+    assert principal is not None
     with pytest.raises(AccessDeniedError) as caught:
-        iam.check(request, "orders:CreateOrder", f"arn:app:orders::{ACCOUNT}:order/new")
+        iam.decisions.require(principal, "orders:CreateOrder", f"arn:app:orders::{ACCOUNT}:order/new",
+                              request=request)
     assert caught.value.code == "MultiFactorAuthRequired"
     session = view("POST", ("authorization", f"Bearer {login(iam)}"))
-    assert iam.check(session, "orders:CreateOrder", f"arn:app:orders::{ACCOUNT}:order/new")[1].allowed
+    stepped = iam.authenticate(session)
+    assert stepped is not None
+    assert iam.decisions.require(stepped, "orders:CreateOrder", f"arn:app:orders::{ACCOUNT}:order/new",
+                                 request=session).allowed
 
 
 def test_authorize_never_raises_and_fails_closed(iam: IAM) -> None:
@@ -350,18 +354,18 @@ def test_authorize_never_raises_and_fails_closed(iam: IAM) -> None:
 
 
 def test_a_session_policy_on_a_principal_limits_it(iam: IAM) -> None:
-    temporary = iam.temporary.issue(
+    temporary = iam.credentials.temporary.issue(
         kind="role", arn=PARTNER, session_name="narrow", now=T, duration=900,
         session_policy='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "orders:ListOrders", '
                        '"Resource": "*"}]}')
-    principal = iam.principal_for_temporary(temporary)
+    principal = iam.credentials.principal_for_temporary(temporary)
     assert iam.authorize(principal, "orders:ListOrders", ORDER).allowed
     assert iam.authorize(principal, "orders:GetOrder", ORDER).denied_by == "session"
 
 
 def test_the_facade_never_shows_secrets(iam: IAM) -> None:
     issued = iam.login("bob", PASSWORD, iam.snapshot.users[BOB].totp.code_at(T), now=T)  # type: ignore[union-attr]
-    temporary = iam.temporary.issue(kind="role", arn=PARTNER, session_name="s1", now=T, duration=900)
+    temporary = iam.credentials.temporary.issue(kind="role", arn=PARTNER, session_name="s1", now=T, duration=900)
     texts = [repr(iam), repr(issued), repr(temporary), repr(signed()), repr(iam.settings)]
     for text in texts:
         for secret in (issued.token, temporary.secret_access_key, temporary.session_token, ALICE_KEY[1],
@@ -393,12 +397,45 @@ def test_replay_protection_leaves_reads_replayable_and_is_off_by_default(clock: 
 
 
 def test_replay_protection_fails_closed_without_shared_state(clock: Clock) -> None:
-    iam = _replay_protected(clock)
-
     class DownStore(MemoryStore):
         def claim(self, key: str, ttl: float) -> bool:
             raise StateUnavailableError("store down")
 
-    iam.store = DownStore()
+    base = _replay_protected(clock)
+    iam = IAM(base.snapshot, settings=base.settings, store=DownStore(), clock=clock)
     with pytest.raises(ServiceUnavailableError):
         iam.authenticate(signed("POST", body=b"{}"))
+
+
+# The parts of IAM ------------------------------------------------------------------------------------------------
+def test_a_pinned_request_finishes_on_its_snapshot_through_a_swap(iam: IAM, clock: Clock) -> None:
+    before = iam.snapshot
+    disabled = demo_iam(clock, lambda data: data["users"]["alice"].update(active=False))
+    other = demo_iam(clock, lambda data: None)
+    with iam.pin() as pinned:
+        iam.snapshots.swap(disabled.snapshot)  # a reload while the request is in flight
+        assert pinned is before and iam.snapshot is before
+        assert iam.authenticate(signed()) is not None  # alice is still active in the snapshot the request began on
+        other.snapshots.swap(disabled.snapshot)  # a pin of one IAM does not hold another's snapshot
+        assert other.snapshot is disabled.snapshot
+    assert iam.snapshot is disabled.snapshot
+    with pytest.raises(AuthenticationError):
+        iam.authenticate(signed())
+
+
+def test_the_short_forms_reach_the_parts(iam: IAM) -> None:
+    seen: list[str] = []
+
+    class Tagged:
+        def authenticate(self, request: RequestView, *, now: float) -> Principal | None:
+            seen.append(request.header("x-tag") or "")
+            return None
+
+    iam.authenticators.insert(0, Tagged())
+    principal = iam.authenticate(with_headers(signed(), ("x-tag", "short")))
+    assert principal is not None and seen == ["short"]
+    assert iam.authorize(principal, "orders:GetOrder", ORDER) == iam.decisions.decide(principal, "orders:GetOrder",
+                                                                                      ORDER)
+    # ``authenticators=`` replaces the chain for one request (the token service's Query API takes SigV4 only).
+    assert iam.authenticate(view("GET", ("x-tag", "one")), authenticators=[Tagged()]) is None
+    assert seen == ["short", "one"]

@@ -579,7 +579,7 @@ async def test_a_reader_may_not_write_and_the_message_is_in_aws_form() -> None:
 async def test_a_write_without_mfa_says_mfa_would_allow_it() -> None:
     iam = make_iam()
     # bob's temporary credentials from GetSessionToken without a one-time code: no MFA in the session.
-    temporary = iam.temporary.issue(kind="user", arn=f"arn:app:iam::{ACCOUNT}:user/bob", session_name="bob",
+    temporary = iam.credentials.temporary.issue(kind="user", arn=f"arn:app:iam::{ACCOUNT}:user/bob", session_name="bob",
                                     now=NOW, duration=3600)
     headers = sigv4("POST", f"{BASE_URL}/orders", key=(temporary.access_key_id, temporary.secret_access_key),
                     token=temporary.session_token)

@@ -83,8 +83,8 @@ async def test_a_revoked_session_stops_within_the_session_cache_bound(
     headers = {"Authorization": "Bearer " + token}
     async with client() as http:
         assert (await http.get("/orders/42", headers=headers)).status_code == 200
-        claims = iam.sessions.verify(token, now=clock.now)
-        iam.sessions.revoke(claims.session_id)
+        claims = iam.credentials.sessions.verify(token, now=clock.now)
+        iam.credentials.sessions.revoke(claims.session_id)
         clock.now += iam.settings.session_cache_seconds
         assert (await http.get("/orders/42", headers=headers)).status_code == 401
 
@@ -184,3 +184,34 @@ async def test_a_request_in_flight_finishes_on_the_snapshot_it_began_with(tmp_pa
         assert first.status_code == 200 and first.text == "Allowed 1"  # decided on version 1 to the end
         assert (await http.get("/orders/1", headers=headers)).status_code == 403  # the next one: version 2
     assert iam.snapshot.version == 2
+
+
+async def test_a_repeat_is_pinned_to_its_snapshot_while_the_app_runs() -> None:
+    # The app's own decisions during a remembered repeat are on the snapshot that repeat was decided on, even when
+    # a reload swaps another in meanwhile (docs/operations.md): the warm path pins as the full path does.
+    iam = IAM.from_file(EXAMPLES / "iam.toml", clock=Clock())
+    seen: list[tuple[object, object]] = []
+
+    @permission("orders:GetOrder", resource="arn:app:orders::{account}:order/{order_id}")
+    async def get_order(request: Request) -> PlainTextResponse:
+        before = iam.snapshot
+        iam.snapshots.swap(IAM.from_file(EXAMPLES / "iam.toml").snapshot)  # a reload lands mid-request
+        seen.append((before, iam.snapshot))
+        return PlainTextResponse("ok")
+
+    app = IAMMiddleware(Starlette(routes=[Route("/orders/{order_id}", get_order)]), iam=iam)
+    app.audit()
+    headers = {"Authorization": "Bearer " + partner_token(T0 + 3600)}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver") as http:
+        assert (await http.get("/orders/42", headers=headers)).status_code == 200  # decided, then remembered
+        first = iam.snapshot
+        recent = app._recent
+        assert len(recent._entries) == 1
+        remembered = next(iter(recent._entries.values()))
+        remembered_snapshot = remembered.snapshot
+        # Put the remembered answer's snapshot back in force, so the next request is an exact repeat of it.
+        iam.snapshots.swap(remembered_snapshot)
+        assert (await http.get("/orders/42", headers=headers)).status_code == 200
+    assert first is not remembered_snapshot
+    assert len(seen) == 2 and all(before is during for before, during in seen)
+    assert seen[1][0] is remembered_snapshot

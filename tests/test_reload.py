@@ -540,7 +540,7 @@ def test_a_store_failure_escaping_authentication_is_a_503_with_retry_after(iam: 
     def unreachable(now: float) -> None:
         raise StateUnavailableError("the test store does not answer")
 
-    iam.refresh_hooks.append(unreachable)
+    iam.snapshots.refresh_hooks.append(unreachable)
     answer = serve(iam, reloader).get("/orders/42", headers=sign("GET", "/orders/42", ALICE_KEY))
     assert answer.status_code == 503
     assert answer.json()["error"] == "ServiceUnavailable"

@@ -69,6 +69,15 @@ def test_a_malformed_routes_table_is_refused_at_load() -> None:
         _iam({"path": "/x"})
 
 
+@pytest.mark.parametrize(("typo", "meant"), [("unsigned_payloads", "unsigned_payload"), ("resouce", "resource"),
+                                            ("Public", "public"), ("methods", "method")])
+def test_a_misspelt_route_key_is_refused_with_the_key_it_meant(typo: str, meant: str) -> None:
+    # Ignored, each would silently change what the route requires (a resource of "*", a route no longer public).
+    entry = {"method": "GET", "path": "/orders/{order_id}", "action": "orders:GetOrder", typo: True}
+    with pytest.raises(ConfigurationError, match=rf"routes\[0\]: unknown key '{typo}' \(did you mean '{meant}'\?\)"):
+        _iam([entry])
+
+
 def test_without_routes_the_table_is_empty() -> None:
     data = tomllib.loads((EXAMPLES / "iam.toml").read_text())
     assert not IAM.from_dict(data, base_dir=EXAMPLES).rules

@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from jwt.algorithms import OKPAlgorithm
 
+from iam_middleware._credentials import _token_type
 from iam_middleware._exceptions import ConfigurationError, PolicyValidationError
-from iam_middleware._iam import _token_type
 from iam_middleware._temporary import TemporaryCredential, TemporaryCredentials
 from iam_middleware.authenticators._jwks import JWKSSource
 from iam_middleware.authenticators._sessions import SessionRevokedError, SessionTokens

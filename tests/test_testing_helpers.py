@@ -90,7 +90,7 @@ def test_presigned_url(iam: IAM) -> None:
 
 
 def test_sign_request_with_temporary_credentials(iam: IAM) -> None:
-    temporary = iam.temporary.issue(kind="user", arn=ALICE, session_name="alice", now=NOW, duration=900,
+    temporary = iam.credentials.temporary.issue(kind="user", arn=ALICE, session_name="alice", now=NOW, duration=900,
                                     mfa_time=NOW)
     signed = sign_request(iam, "GET", "http://api.test/orders/1", credential=temporary)
     principal = iam.authenticate(wire(signed.url, signed.headers))
@@ -113,19 +113,19 @@ def test_sign_request_needs_exactly_one_caller(iam: IAM) -> None:
 
 
 def test_session_token_carries_mfa_and_its_age(iam: IAM) -> None:
-    principal = iam.from_token(session_token(iam, "bob", mfa_age=600))
+    principal = iam.credentials.from_token(session_token(iam, "bob", mfa_age=600))
     assert principal.arn == BOB and principal.credential_kind is CredentialKind.SESSION
     keys = principal.context_keys(NOW)
     assert keys["aws:MultiFactorAuthPresent"] == "true" and keys["aws:MultiFactorAuthAge"] == "600"
     # bob's write policy wants MFA younger than an hour.
-    fresh = iam.from_token(session_token(iam, "bob"))
-    stale = iam.from_token(session_token(iam, "bob", mfa_age=4000))
+    fresh = iam.credentials.from_token(session_token(iam, "bob"))
+    stale = iam.credentials.from_token(session_token(iam, "bob", mfa_age=4000))
     assert_allowed(iam, fresh, "orders:DeleteOrder", ORDER)
     assert_denied(iam, stale, "orders:DeleteOrder", ORDER)
 
 
 def test_web_identity_token_maps_to_the_providers_role(iam: IAM) -> None:
-    principal = iam.from_token(web_identity_token(iam, subject="partner-7", claims={"team": "green"}))
+    principal = iam.credentials.from_token(web_identity_token(iam, subject="partner-7", claims={"team": "green"}))
     assert principal.type is PrincipalType.ASSUMED_ROLE
     assert principal.arn == "arn:app:sts::111122223333:assumed-role/partner/partner-7"
     assert principal.tags["team"] == "green"
@@ -135,7 +135,7 @@ def test_web_identity_token_maps_to_the_providers_role(iam: IAM) -> None:
 
 def test_web_identity_token_the_trust_policy_refuses(iam: IAM) -> None:
     with pytest.raises(InvalidTokenError):
-        iam.from_token(web_identity_token(iam, claims={"aud": "another-api"}))
+        iam.credentials.from_token(web_identity_token(iam, claims={"aud": "another-api"}))
 
 
 def test_web_identity_token_needs_a_signing_key(iam: IAM) -> None:

@@ -40,7 +40,7 @@ def token(sub: str, n: int = 0) -> str:
 
 def accepted(iam: IAM, sub: str, n: int, request: RequestView | None = None) -> bool:
     try:
-        iam.from_token(token(sub, n), request=request)
+        iam.credentials.from_token(token(sub, n), request=request)
     except InvalidTokenError as refused:
         assert refused.code == "AccessDenied"
         return False
@@ -57,7 +57,7 @@ def test_a_remembered_verdict_is_only_ever_the_verdict_of_the_same_claims(subjec
 def test_a_changed_trust_policy_is_evaluated_afresh() -> None:
     iam = trusting({"StringEquals": {"idp.example:sub": "p-1"}})
     assert accepted(iam, "p-1", 0) and not accepted(iam, "p-2", 1)
-    iam.swap(trusting({"StringEquals": {"idp.example:sub": "p-2"}}).snapshot)  # a reload
+    iam.snapshots.swap(trusting({"StringEquals": {"idp.example:sub": "p-2"}}).snapshot)  # a reload
     assert not accepted(iam, "p-1", 2) and accepted(iam, "p-2", 3)
 
 

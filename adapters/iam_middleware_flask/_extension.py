@@ -52,13 +52,23 @@ _DIGESTED = ("REQUEST_METHOD", "RAW_URI", "REQUEST_URI", "SCRIPT_NAME", "PATH_IN
 def _environ_digest(environ: Mapping[str, Any], headers: frozenset[str] | None) -> bytes:
     """A digest of every input of a WSGI request's decision: the request line, the peer and the ``headers`` a
     decision can read (environ keys; None: every header)."""
-    parts = [str(environ.get(name, "")) for name in _DIGESTED]
+    get = environ.get
+    parts = [get(name, "") for name in _DIGESTED]
     if headers is None:
-        parts.extend(f"{name}\0{value}" for name, value in environ.items() if name[:5] == "HTTP_")
+        for name, value in environ.items():
+            if name[:5] == "HTTP_":
+                parts += (name, value)
     else:
-        parts.extend(f"{name}\0{environ[name]}" for name in headers if name in environ)
+        for name in headers:
+            value = get(name)
+            if value is not None:
+                parts += (name, value)
+    try:
+        joined = "\0".join(parts)
+    except TypeError:  # a server that put a value other than a str in the environ: its text form is digested
+        joined = "\0".join(map(str, parts))
     # WSGI strings are latin-1-decoded bytes (PEP 3333); surrogateescape keeps any other str exact too.
-    return digest(["\0".join(parts).encode("utf-8", "surrogateescape")])
+    return digest([joined.encode("utf-8", "surrogateescape")])
 
 
 class _AppState:
@@ -205,16 +215,18 @@ class IAMFlask:
         gate = state.gate
         current = request._get_current_object()  # type: ignore[attr-defined]
         environ = current.environ
-        # The request, the view included, is decided on the snapshot in force now; _unpin ends it at teardown.
-        environ[_PIN_KEY] = gate.enter()
         routing = current.routing_exception
         key: bytes | None = None
         if state.audited and routing is None:
             key = _environ_digest(environ, state.recent.wsgi_headers())
-            recent = state.recent.lookup(key)
+            recent = state.recent.lookup(key)  # runs the reload checks; None unless its snapshot is current
             if recent is not None:
+                # Pinned, the view included, to the snapshot the remembered answer was decided on, until teardown.
+                environ[_PIN_KEY] = state.iam.snapshots.pin_request(recent.snapshot)
                 self._replay(environ, recent)
                 return None
+        # The request, the view included, is decided on the snapshot in force now; _unpin ends it at teardown.
+        environ[_PIN_KEY] = gate.enter()
         g.principal = None
         g.iam_decision = None
         context = gate.begin(request_view())

@@ -10,6 +10,7 @@ The caller passes the time in as ``now`` (epoch seconds); this module never read
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -19,14 +20,14 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey, EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.ed448 import Ed448PrivateKey, Ed448PublicKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
-from jwt.algorithms import Algorithm, HMACAlgorithm, get_default_algorithms
+from jwt.algorithms import get_default_algorithms
 from jwt.exceptions import PyJWTError
 
 from .._exceptions import ConfigurationError
@@ -79,13 +80,32 @@ class _VettedSecret(bytes):
         return "_VettedSecret('********')"
 
 
-def _signature_verifiers() -> dict[str, Algorithm]:
+class _SignatureVerifier(Protocol):
+    def verify(self, msg: bytes, key: Any, sig: bytes) -> bool: ...
+
+
+class _HMACVerifier:
+    """HS256/384/512 as pyjwt's ``HMACAlgorithm.verify`` checks them (the HMAC of the signing input, compared in
+    constant time), through the standard library's one-call ``hmac.digest``: a third of the cost of building an
+    ``hmac.HMAC`` object per token (tests/authenticators/test_jwt.py compares the two)."""
+
+    __slots__ = ("_hash",)
+
+    def __init__(self, hash_name: str) -> None:
+        self._hash = hash_name
+
+    def verify(self, msg: bytes, key: Any, sig: bytes) -> bool:
+        return hmac.compare_digest(sig, hmac.digest(key, msg, self._hash))
+
+
+def _signature_verifiers() -> dict[str, _SignatureVerifier]:
     """pyjwt's algorithm objects for every algorithm a JWTKey can be bound to (never ``none``), by name. Keys are
     prepared (parsed, vetted, curve-checked) once when their JWTKey is built, so only ``verify`` runs per token."""
-    verifiers = {alg: _ALGORITHMS[alg] for alg, family in _FAMILY.items() if family != "HS"}
-    verifiers["HS256"] = HMACAlgorithm(HMACAlgorithm.SHA256)
-    verifiers["HS384"] = HMACAlgorithm(HMACAlgorithm.SHA384)
-    verifiers["HS512"] = HMACAlgorithm(HMACAlgorithm.SHA512)
+    verifiers: dict[str, _SignatureVerifier] = {
+        alg: _ALGORITHMS[alg] for alg, family in _FAMILY.items() if family != "HS"}
+    verifiers["HS256"] = _HMACVerifier("sha256")
+    verifiers["HS384"] = _HMACVerifier("sha384")
+    verifiers["HS512"] = _HMACVerifier("sha512")
     return verifiers
 
 

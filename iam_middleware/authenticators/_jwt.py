@@ -298,6 +298,22 @@ def decode_header(segment: str) -> MappingProxyType[str, Any]:
     return found
 
 
+# The last payload decoded, by its exact segment: a session token's payload is read once to pick its verifier and
+# once to verify it, within one request. A pure function of the segment's text, and the value is read-only: sharing
+# it cannot change any answer. One (segment, value) pair, replaced whole (atomic under threads).
+_LAST_PAYLOAD: list[tuple[str, MappingProxyType[str, Any]]] = [("", MappingProxyType({}))]
+
+
+def decode_payload(segment: str) -> MappingProxyType[str, Any]:
+    """A token's payload segment as a read-only mapping (``_decode_segment``); the last one is remembered."""
+    last = _LAST_PAYLOAD[0]
+    if last[0] == segment and segment:
+        return last[1]
+    found = _decode_segment(segment, "payload")
+    _LAST_PAYLOAD[0] = (segment, found)
+    return found
+
+
 def _decode_segment(segment: str, name: str) -> MappingProxyType[str, Any]:
     """canonical base64url -> UTF-8 -> one strict JSON object."""
     raw = _decode_base64url(segment)
@@ -447,7 +463,7 @@ class JWTVerifier:
             raise MalformedTokenError("segments must be unpadded base64url")
         header_segment, payload_segment, _ = token.split(".")
         header = decode_header(header_segment)
-        claims = _decode_segment(payload_segment, "payload")
+        claims = decode_payload(payload_segment)
 
         alg = header.get("alg")
         if type(alg) is not str:

@@ -54,6 +54,7 @@ import math
 import re
 import secrets
 from collections.abc import Callable, Collection
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -118,6 +119,11 @@ _PORT = re.compile(r":\d+\Z", re.ASCII)
 _SIGNATURE_PARAM = b"X-Amz-Signature"
 _TOKEN_PARAM = "X-Amz-Security-Token"
 _PRESIGN_MARKERS = frozenset({b"X-Amz-Algorithm", b"X-Amz-Credential", _SIGNATURE_PARAM})
+
+#: True while a shell decides a request whose route accepts ``UNSIGNED-PAYLOAD`` although the body is not at hand
+#: (the external authorizer's ``unsigned_payload`` rules, docs/gateways.md): as ``allow_unsigned_payload``, over
+#: HTTPS only. A context variable, so it holds for that one request and follows it into a worker thread.
+route_allows_unsigned_payload: ContextVar[bool] = ContextVar("route_allows_unsigned_payload", default=False)
 _PRESIGN_PARAMS = frozenset(
     {b"X-Amz-Algorithm", b"X-Amz-Credential", b"X-Amz-Date", b"X-Amz-Expires", b"X-Amz-SignedHeaders"}
     | {_SIGNATURE_PARAM, _TOKEN_PARAM.encode()}
@@ -350,7 +356,7 @@ class SigV4Verifier:
         query = request.query_string
         if b"X-" not in query and b"%" not in query:
             return False
-        return any(decode_query_component(key) in _PRESIGN_MARKERS for key, _ in split_query(query))
+        return any(key in _PRESIGN_MARKERS for key in _query(request)[1])
 
     def needs_body(self, request: RequestView) -> bool:
         """Whether ``verify`` will read ``request.body``; the shell buffers it (up to ``max_body_bytes``) only then."""
@@ -380,10 +386,9 @@ class SigV4Verifier:
             ) from None
 
     def _verify(self, request: RequestView, now: float) -> VerifiedSignature:
-        pairs = split_query(request.query_string)
+        pairs, keys = _query(request)
         if len(pairs) > _MAX_QUERY_PARAMETERS:
             raise TooManyParametersError(f"The query has more than {_MAX_QUERY_PARAMETERS} parameters.")
-        keys = [decode_query_component(key) for key, _ in pairs]
         presigned = any(key in _PRESIGN_MARKERS for key in keys)
         authorizations = request.header_values("authorization")
         if authorizations and presigned:
@@ -570,7 +575,8 @@ class SigV4Verifier:
         return declared
 
     def _unsigned_payload_allowed(self, request: RequestView) -> bool:
-        return self.allow_unsigned_payload and request.scheme == "https"
+        allowed = self.allow_unsigned_payload or route_allows_unsigned_payload.get()
+        return allowed and request.scheme == "https"
 
     def _check_unsigned_payload(self, request: RequestView) -> None:
         if self._unsigned_payload_allowed(request) or self._body(request) == b"":
@@ -627,6 +633,17 @@ def _single(headers: dict[str, list[str]], name: str) -> str | None:
     if len(values) > 1:
         raise IncompleteSignatureError(f"The request carries more than one {name} header.")
     return values[0]
+
+
+def _query(request: RequestView) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
+    """The request's raw query pairs and their decoded keys, split once per request (``recognizes``, ``needs_body``
+    and ``verify`` all read them); kept with the view, and never changed by a reader."""
+    memo = request.derived()
+    found = memo.get("sigv4.query")
+    if found is None:
+        pairs = split_query(request.query_string)
+        found = memo["sigv4.query"] = (pairs, [decode_query_component(key) for key, _ in pairs])
+    return found  # type: ignore[return-value]
 
 
 def _presign_params(pairs: list[tuple[bytes, bytes]], keys: list[bytes]) -> dict[str, str]:

@@ -82,7 +82,7 @@ class DecisionPoint:
         return json_reply({"evaluations": answers} if batch.boxed else answers[0], context.request_id)
 
     def _authenticate(self, context: RequestContext) -> Principal:
-        principal = self.gate.iam.authenticate(context.request, now=context.now)
+        principal = self.gate.iam.authenticators.authenticate(context.request, now=context.now)
         if principal is None:
             raise MissingCredentialError("The AuthZEN endpoints need a credential: a bearer token, a session or a "
                                          "SigV4 signature of the policy enforcement point.")
@@ -101,8 +101,8 @@ class DecisionPoint:
     def _may_ask(self, context: RequestContext, caller: Principal, arn: str) -> None:
         """Refuse (403) unless the PEP may simulate the principal ``arn``; recorded either way."""
         context.action, context.resource, context.decision = SIMULATE_ACTION, arn, None
-        _, decision = self.gate.iam.check(context.request, SIMULATE_ACTION, arn, principal=caller, now=context.now,
-                                          source_ip=context.source_ip)
+        decision = self.gate.iam.decisions.require(caller, SIMULATE_ACTION, arn, now=context.now,
+                                                   request=context.request, source_ip=context.source_ip)
         context.decision, context.outcome = decision, decision.kind.value
         self.gate.log(context)
 
@@ -124,7 +124,8 @@ class DecisionPoint:
         principal = question.named.principal
         decision = None
         if principal is not None:
-            decision = iam.authorize(principal, question.action, question.resource, question.keys, now=context.now)
+            decision = iam.decisions.decide(principal, question.action, question.resource, question.keys,
+                                            now=context.now)
         log_decision(request_id=record, method=context.method, path=context.path, principal=principal,
                      source_ip=None, decision=decision, error=None, action=question.action,
                      resource=question.resource, outcome=decision.kind.value if decision else "NoSuchEntity",
@@ -141,8 +142,9 @@ class DecisionPoint:
         if not decision.allowed:
             reasons["reason"], reasons["message"] = decision.kind.value, decision.message
             if decision.kind is DecisionKind.IMPLICITLY_DENIED and decision.error is None:
-                full = {**question.keys, **self.gate.iam.context_for(principal, None, now=now)}
-                if self.gate.iam.would_allow_with_mfa(principal, question.action, question.resource, full):
+                decisions = self.gate.iam.decisions
+                full = {**question.keys, **decisions.context_for(principal, None, now=now)}
+                if decisions.would_allow_with_mfa(principal, question.action, question.resource, full):
                     reasons["reason"] = "MultiFactorAuthRequired"
                     reasons["message"] += " (multi-factor authentication would allow it)"
         if decision.missing_context_keys:

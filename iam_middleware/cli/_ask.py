@@ -113,7 +113,7 @@ def ask(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"Route: {method} {template} -> {action} on {resource}")
     else:
         action, resource = args.action, args.resource
-    decision = iam.authorize(principal, action, resource, context)
+    decision = iam.decisions.decide(principal, action, resource, context)
     print(f"Principal: {principal.arn}")
     print(f"Decision: {decision.kind.value}")
     print(decision.message)

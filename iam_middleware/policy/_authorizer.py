@@ -166,6 +166,12 @@ class Authorizer:
             self._cache[key] = (decision, checks)
         return decision
 
+    def plan(self, action: str) -> tuple[str, ...]:
+        """The lower-cased context keys a decision about ``action`` can read (without a resource policy): the
+        caller may build only these, since no other key can change the decision (nor its cache key)."""
+        keys = self._plans.get(action)
+        return keys if keys is not None else self._plan(action)
+
     def _plan(self, action: str) -> tuple[str, ...]:
         """The context keys a decision about ``action`` reads, in a fixed order (computed once per action)."""
         keys = self._plans.get(action)

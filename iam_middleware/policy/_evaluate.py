@@ -5,6 +5,13 @@ SCPs) must allow; then, in one account, a resource-based grant or the identity p
 the permissions boundary and the session policy) allows, with AWS's principal-type rules for resource-based grants;
 across accounts both the principal's side and the resource policy must allow. Errors close: any exception while
 evaluating becomes a deny that names the failure.
+
+The account root user (``arn:…:iam::<account>:root`` as the caller) has every permission on its own account's
+resources: no identity policy, permissions boundary or session policy exists for it, so none is consulted (IAM
+User Guide, "AWS account root user"). What limits it is what limits the account: the guardrails (SCPs limit the
+root user of a member account) and explicit denies in resource-based policies. A resource whose ARN names another
+account is a cross-account request even when ``resource_account`` is not given: the root user reaches it only where
+that account's resource policy grants it.
 """
 
 from __future__ import annotations
@@ -146,6 +153,11 @@ def evaluate(
     ``context_is_lower=True`` to skip the copy. ``session`` is None when the caller has no session policy."""
     try:
         ctx = context if context_is_lower else {str(k).lower(): v for k, v in context.items()}
+        if caller.kind is CallerKind.ROOT:
+            # Nothing but guardrails and resource policies applies to the root user (the module's docstring).
+            identity = boundary = session = None
+            if resource_account is None:
+                resource_account = _arn_account(resource)
         return _evaluate(caller, action, resource, ctx, identity, boundary, session, resource_policy,
                          resource_account, guardrails)
     except Exception as exc:  # noqa: BLE001 - evaluation errors close (IAM: "generates an exception and closes")
@@ -169,12 +181,15 @@ def _evaluate(
 ) -> Decision:
     action_lower = action.lower()
     missing: set[str] = set()
-    g_allow, g_deny, _ = _applicable(guardrails, action_lower, resource, ctx, missing)
-    r_allow, r_deny, r_grants = _applicable(resource_policy, action_lower, resource, ctx, missing, caller,
-                                            boundary is not None)
-    i_allow, i_deny, _ = _applicable(identity, action_lower, resource, ctx, missing)
-    b_allow, b_deny, _ = _applicable(boundary, action_lower, resource, ctx, missing)
-    s_allow, s_deny, _ = _applicable(session, action_lower, resource, ctx, missing)
+    # Absent layers are skipped here rather than in _applicable: most callers have two or three of the five.
+    g_allow, g_deny, _ = (_NONE if guardrails is None
+                          else _applicable(guardrails, action_lower, resource, ctx, missing))
+    r_allow, r_deny, r_grants = (_NONE if resource_policy is None
+                                 else _applicable(resource_policy, action_lower, resource, ctx, missing, caller,
+                                                  boundary is not None))
+    i_allow, i_deny, _ = _NONE if identity is None else _applicable(identity, action_lower, resource, ctx, missing)
+    b_allow, b_deny, _ = _NONE if boundary is None else _applicable(boundary, action_lower, resource, ctx, missing)
+    s_allow, s_deny, _ = _NONE if session is None else _applicable(session, action_lower, resource, ctx, missing)
     missing_keys = tuple(sorted(missing)) if missing else ()
 
     # 1. Explicit deny anywhere wins. The first layer in AWS's order names the message.
@@ -248,6 +263,15 @@ def _evaluate(
                         missing_keys)
     return Decision(DecisionKind.IMPLICITLY_DENIED, caller.arn, action, resource, (), denied_by, tuple(layers),
                     missing_keys)
+
+
+def _arn_account(resource: str) -> str | None:
+    """The account field of an ARN (``arn:partition:service:region:account:resource``); None when it has none
+    (``*``, an S3-style ARN without an account): such a resource is taken to be the caller's account's."""
+    parts = resource.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and parts[4]:
+        return parts[4]
+    return None
 
 
 #: Resource-based grants that name the caller itself are not limited by its identity policies (or, for users and

@@ -317,13 +317,13 @@ async def test_authorize_with_explicit_iam_needs_no_install(iam: IAM) -> None:
 
 async def test_middleware_decision_is_reused_not_repeated(iam: IAM) -> None:
     calls: list[str] = []
-    original = iam.check
+    original = iam.decisions.decide
 
-    def counting_check(*args: Any, **kwargs: Any) -> Any:
+    def counting_decide(*args: Any, **kwargs: Any) -> Any:
         calls.append(args[1])
         return original(*args, **kwargs)
 
-    iam.check = counting_check  # type: ignore[method-assign]
+    iam.decisions.decide = counting_decide  # type: ignore[method-assign]
     app = make_app(iam, middleware=True)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
         assert (await c.get("/orders/3", headers=bearer(login(iam, "alice")))).status_code == 200

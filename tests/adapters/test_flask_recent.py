@@ -48,7 +48,7 @@ def test_a_revoked_session_stops_within_the_bound(tmp_path: Path) -> None:
     headers = {"Authorization": "Bearer " + token}
     assert client.get("/orders/42", headers=headers).status_code == 200
     assert client.get("/orders/42", headers=headers).status_code == 200
-    iam.sessions.revoke(iam.sessions.verify(token, now=clock.now).session_id)
+    iam.credentials.sessions.revoke(iam.credentials.sessions.verify(token, now=clock.now).session_id)
     clock.now += iam.settings.session_cache_seconds
     assert client.get("/orders/42", headers=headers).status_code == 401
 

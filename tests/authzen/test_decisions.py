@@ -111,7 +111,7 @@ async def test_a_role_sessions_session_policy_limits_it(app: AuthZEN, iam: IAM) 
     policy = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["orders:GetOrder", "iam:SimulatePrincipalPolicy"],
          "Resource": [f"arn:app:orders::{ACCOUNT}:order/1", PARTNER]}]}
-    temporary = iam.temporary.issue(kind="role", arn=PARTNER, session_name="limited", now=NOW, duration=900,
+    temporary = iam.credentials.temporary.issue(kind="role", arn=PARTNER, session_name="limited", now=NOW, duration=900,
                                     session_policy=json.dumps(policy))
     caller = {"type": "caller", "id": "self"}
     answers = []

@@ -192,9 +192,9 @@ async def test_a_failure_is_a_refusal_never_a_decision_or_a_500(monkeypatch: pyt
     def unavailable(*args: Any, **kwargs: Any) -> Any:
         raise StateUnavailableError("redis is down")
 
-    monkeypatch.setattr(iam, "authorize", broken)
+    monkeypatch.setattr(iam.decisions, "decide", broken)
     assert_refusal(await ask(app, iam, GOOD), 403, "AuthorizationFailed", "The request could not be evaluated.")
-    monkeypatch.setattr(iam, "authenticate", unavailable)
+    monkeypatch.setattr(iam.authenticators, "authenticate", unavailable)
     response = await ask(app, iam, GOOD)
     assert_refusal(response, 503, "ServiceUnavailable")
     assert response.headers["retry-after"] == "1"

@@ -133,7 +133,7 @@ def test_assume_role_sends_session_tags_and_source_identity_which_the_trust_poli
     provider = sts.assume_role(ALICE_CREDENTIALS, PARTNER, "svc-a", tags={"team": "blue", "cost": "7"},
                                transitive_tag_keys=["team"], source_identity="alice")
     session = provider.credentials()
-    record = iam.temporary.lookup(session.access_key_id)
+    record = iam.credentials.temporary.lookup(session.access_key_id)
     assert record is not None
     assert dict(record.tags) == {"team": "blue", "cost": "7"} and record.transitive_tag_keys == ("team",)
     assert record.context["aws:sourceidentity"] == "alice"
