@@ -12,7 +12,10 @@ import re
 import tomllib
 from pathlib import Path
 
-RUNTIME_EXTRAS = ("fastapi", "flask", "django", "redis", "qr", "demo", "sql", "postgres")
+RUNTIME_EXTRAS = ("fastapi", "flask", "django", "redis", "qr", "demo", "sql", "postgres", "prometheus", "opentelemetry")
+#: Test tools released in lock-step with a floored library (opentelemetry-sdk X requires opentelemetry-api == X):
+#: they take that library's floor instead of their pin from the lock.
+COMPANIONS = {"opentelemetry-sdk": "opentelemetry-api"}
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*(.*)$")
 
 
@@ -46,7 +49,9 @@ def constraints(root: Path) -> list[str]:
     missing = sorted(tools - lock.keys())
     if missing:
         raise SystemExit(f".ci/constraints.txt does not pin the test tools {missing}")
-    return [f"{name}=={floor}" for name, floor in sorted(floors.items())] + [lock[name] for name in sorted(tools)]
+    companions = [f"{name}=={floors[COMPANIONS[name]]}" for name in sorted(tools) if name in COMPANIONS]
+    return ([f"{name}=={floor}" for name, floor in sorted(floors.items())] + companions
+            + [lock[name] for name in sorted(tools) if name not in COMPANIONS])
 
 
 if __name__ == "__main__":

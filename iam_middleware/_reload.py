@@ -34,6 +34,7 @@ from ._iam import IAM
 from ._settings import Settings
 from .directory import Snapshot, directory_from_dict
 from .directory._load import _read_mapping
+from .metrics._observe import observers_of
 from .state import StateStore, StateUnavailableError, VersionWatcher
 
 __all__ = ["DirectoryReloader", "NoDirectoryError", "ReloadResult"]
@@ -144,7 +145,8 @@ class DirectoryReloader:
         self.restart_needed = False
         # Why nothing may be authorized (no valid directory loaded yet), or None once one is in force.
         self._unloaded: str | None = None
-        iam.refresh_hooks.append(self.check)
+        iam.snapshots.refresh_hooks.append(self.check)
+        self._observers = observers_of(iam)  # each reload is reported: metrics (docs/metrics.md)
 
     @classmethod
     def open(
@@ -221,7 +223,7 @@ class DirectoryReloader:
             self.last_error = str(exc)
             logger.error("directory reload of %s refused; version %d stays in force:\n%s", self.path,
                          current.version, exc)
-            return ReloadResult(False, current.version, str(exc))
+            return self._reported(ReloadResult(False, current.version, str(exc)))
         files = _referenced_files(data, self.path.parent)
         if files != self._files:
             self._files = files
@@ -234,10 +236,10 @@ class DirectoryReloader:
                 self.last_error = None
                 logger.error("%s is valid now, but its [settings] could not be read at start or changed since: "
                              "restart the service to load it", self.path)
-                return ReloadResult(False, current.version, self._unloaded)
+                return self._reported(ReloadResult(False, current.version, self._unloaded))
             logger.warning("the [settings] table of %s changed: the directory is reloaded, the settings apply at "
                            "the next restart", self.path)
-        self.iam.swap(snapshot)
+        self.iam.snapshots.swap(snapshot)
         self.last_error = None
         if self._unloaded is not None:
             self._unloaded = None
@@ -249,7 +251,12 @@ class DirectoryReloader:
                 self._watcher.seen(VERSION_NAME, self._shared)
             except StateUnavailableError as exc:
                 logger.warning("reload not announced to other processes (state store unavailable): %s", exc)
-        return ReloadResult(True, snapshot.version)
+        return self._reported(ReloadResult(True, snapshot.version))
+
+    def _reported(self, result: ReloadResult) -> ReloadResult:
+        """``result``, once reported to the IAM's observers."""
+        self._observers.reloaded(result.ok, result.version)
+        return result
 
     def check(self, now: float) -> None:
         """Reload if another process announced a reload or (every ``poll_interval``) a watched file changed.

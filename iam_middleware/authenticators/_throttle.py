@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from collections.abc import Callable
 
 from .._exceptions import ConfigurationError, LockedOutError, ServiceUnavailableError
 from ..state import StateStore, StateUnavailableError
@@ -76,6 +77,9 @@ class LoginThrottle:
         self._max_lockout = float(max_lockout)
         self._history = float(history)
         self._prefix = key_prefix
+        #: Called for each lockout imposed (metrics: docs/metrics.md) with what was locked: ``"user"``, ``"name"`` (a
+        #: user name as typed at login, ``name:...``: known or not) or ``"address"``.
+        self.on_lockout: list[Callable[[str], None]] = []
 
     def _subjects(self, user_id: str, source_ip: str | None) -> list[tuple[str, int]]:
         """The counted subjects of an attempt, as (key suffix, failure limit)."""
@@ -123,6 +127,9 @@ class LoginThrottle:
                 else:
                     continue
                 self._store.advance(f"{self._prefix}lock:{subject}", math.ceil(now + delay), delay + 1)
+                if level:  # a lockout (a delay leaves the level at 0): reported once it is in force
+                    for hook in self.on_lockout:
+                        hook(("name" if user_id.startswith("name:") else "user") if is_user else "address")
         except StateUnavailableError:
             raise ServiceUnavailableError("logins cannot be recorded right now; try again shortly") from None
 

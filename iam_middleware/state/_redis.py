@@ -211,6 +211,8 @@ class RedisStore:
         self._connect_lock = threading.Lock()
         self._prefix = prefix
         self._channel = f"{prefix}versions"
+        #: Called with the operation's name (``get``, ``incr``...) for each one that fails (metrics: docs/metrics.md).
+        self.on_failure: list[Callable[[str], None]] = []
 
     def _check_wait(self, cluster: bool, socket_timeout: float | None) -> None:
         if isinstance(self._wait_replicas, bool) or not 0 <= self._wait_replicas <= MAX_WAIT_REPLICAS:
@@ -252,16 +254,22 @@ class RedisStore:
                 pipe.wait(self._wait_replicas, max(1, math.ceil(self._wait_timeout * 1000)))
                 reply, acknowledged = pipe.execute()
         except _ERRORS as exc:
-            raise RedisUnavailableError(operation, self._location, exc) from exc
+            raise self._failed(operation, exc) from exc
         if acknowledged < self._wait_replicas:
             # This primary lost its replicas, or one of them replaced it (a failover): drop the idle connections,
             # so the next call asks Sentinel again where the primary is.
             primary.connection_pool.disconnect(inuse_connections=False)
-            raise RedisUnavailableError(
-                operation, self._location,
+            raise self._failed(
+                operation,
                 f"{acknowledged} of {self._wait_replicas} replicas acknowledged within {self._wait_timeout:g}s",
             )
         return reply
+
+    def _failed(self, operation: str, cause: Exception | str) -> RedisUnavailableError:
+        """The error of a failed operation, once reported to ``on_failure``."""
+        for hook in self.on_failure:
+            hook(operation)
+        return RedisUnavailableError(operation, self._location, cause)
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}k:{key}"
