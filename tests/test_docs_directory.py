@@ -27,6 +27,8 @@ def documented(heading: str) -> set[str]:
     ("## `[groups.<name>]`", _load._GROUP_KEYS),
     ("## `[users.<name>]`", _load._USER_KEYS),
     ("### `access_keys = [{ ... }]`", _load._KEY_KEYS),
+    ("### The account root user", _load._ROOT_KEYS),
+    ("### `mfa_devices = [{ ... }]`", _load._MFA_KEYS),
     ("## `[roles.<name>]`", _load._ROLE_KEYS),
 ])
 def test_each_section_documents_exactly_the_fields_the_loader_takes(heading: str, fields: frozenset[str]) -> None:

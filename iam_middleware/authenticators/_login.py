@@ -6,13 +6,15 @@ so neither the answer nor its timing tells which factor failed or whether the us
 logged (logger ``iam_middleware.login``) without the password, the code, or names that match no user.
 
 Sessions always claim MFA (``amr`` = ``["pwd", "otp"]``), so a user without an active TOTP device cannot log in
-here at all: enroll the device first through a channel the application already trusts.
+here at all: enroll the device first through a channel the application already trusts. A user with several devices
+logs in with a code of any of them; the code is spent on that device only (``TOTPVerifier.verify_any``), and the
+failures count against the user once per attempt, however many devices it has.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from .._exceptions import ConfigurationError, OTPError
@@ -51,10 +53,12 @@ class LoginRecord:
     """What the login needs to know about a user; built by the application's ``lookup_user``.
 
     ``password_hash`` may be the encoded string: it is parsed here, so a malformed hash raises
-    ``ConfigurationError`` when the record is built, not halfway through a login.
+    ``ConfigurationError`` when the record is built, not halfway through a login. ``devices`` are the user's
+    enabled TOTP devices as ``(serial, device)`` pairs (``TOTPVerifier.verify`` says what the serial is for); a
+    code of any of them logs in. Without it, ``device`` is the user's one device.
     """
 
-    __slots__ = ("active", "device", "password_hash", "principal_arn", "user_id")
+    __slots__ = ("active", "device", "devices", "password_hash", "principal_arn", "user_id")
 
     def __init__(
         self,
@@ -63,6 +67,8 @@ class LoginRecord:
         password_hash: str | PasswordHash,
         device: TOTPDevice | None,
         active: bool = True,
+        *,
+        devices: Sequence[tuple[str | None, TOTPDevice]] | None = None,
     ) -> None:
         if not isinstance(user_id, str) or not user_id or not isinstance(principal_arn, str) or not principal_arn:
             raise ConfigurationError("a login record needs a non-empty user_id and principal_arn")
@@ -70,18 +76,25 @@ class LoginRecord:
             raise ConfigurationError("a login record's device must be a TOTPDevice or None")
         if not isinstance(active, bool):
             raise ConfigurationError("a login record's active flag must be a bool")
+        listed = ((None, device),) if devices is None and device is not None else tuple(devices or ())
+        if not all(isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[1], TOTPDevice)
+                   and (pair[0] is None or isinstance(pair[0], str)) for pair in listed):
+            raise ConfigurationError("a login record's devices must be (serial or None, TOTPDevice) pairs")
         self.user_id = user_id
         self.principal_arn = principal_arn
         self.password_hash = (
             password_hash if isinstance(password_hash, PasswordHash) else PasswordHash.parse(password_hash)
         )
-        self.device = device
+        #: The first device (the one a record with a single device names).
+        self.device = listed[0][1] if listed else None
+        #: Every enabled device, ``(serial, device)``: a code of any of them logs in.
+        self.devices: tuple[tuple[str | None, TOTPDevice], ...] = listed
         self.active = active
 
     def __repr__(self) -> str:
         return (
             f"LoginRecord(user_id={self.user_id!r}, principal_arn={self.principal_arn!r}, "
-            f"password_hash='********', device={self.device!r}, active={self.active!r})"
+            f"password_hash='********', devices={[s for s, _ in self.devices]!r}, active={self.active!r})"
         )
 
 
@@ -141,10 +154,10 @@ class LoginService:
             self._fail(keys, now, source_ip, record, "wrong password")
         if not record.active:
             self._fail(keys, now, source_ip, record, "user is disabled")
-        if record.device is None:
+        if not record.devices:
             self._fail(keys, now, source_ip, record, "user has no TOTP device")
         try:
-            self._totp.verify(record.user_id, record.device, code, now=now)
+            self._totp.verify_any(record.user_id, record.devices, code, now=now)
         except OTPError as exc:
             self._fail(keys, now, source_ip, record, f"one-time code refused ({exc.code})")
         for key in keys:

@@ -1,8 +1,9 @@
 """TOTP second factor (RFC 6238) with pyotp: devices, enrollment, QR codes and single-use verification.
 
-A code is accepted once: the verifier records the last accepted time step of each user in the shared store with
-an atomic compare-and-set (``StateStore.advance``), so a replayed code, an older code still inside the window,
-and a second concurrent login with the same code are all refused, across processes.
+A code is accepted once: the verifier records the last accepted time step of each user's device in the shared
+store with an atomic compare-and-set (``StateStore.advance``), so a replayed code, an older code still inside the
+window, and a second concurrent login with the same code are all refused, across processes. A user with several
+devices has one record per device: a code spent on one device says nothing about the codes of another.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import binascii
 import hashlib
 import importlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +56,7 @@ class InvalidCodeError(OTPError):
 
 
 class CodeReusedError(OTPError):
-    """The code, or a later one, was already accepted for this user: one-time codes work once."""
+    """The code, or a later one, was already accepted for this user's device: one-time codes work once."""
 
     code = "OTPAlreadyUsed"
 
@@ -197,30 +198,62 @@ class TOTPVerifier:
         """Steps accepted either side of the current one (0 or 1)."""
         return self._window
 
-    def verify(self, user_id: str, device: TOTPDevice, code: str, *, now: float) -> int:
+    def verify(self, user_id: str, device: TOTPDevice, code: str, *, now: float, serial: str | None = None) -> int:
         """Accept ``code`` once and return its time step, or raise an ``OTPError`` subclass.
 
-        The code must be exactly ``device.digits`` ASCII digits: pyotp NFKC-normalises before comparing, so
-        full-width or other Unicode digits would otherwise match.
+        ``serial`` names the device among the user's (its serial number) and so the record of its spent codes;
+        None is the user's one record from before users had several devices, kept for the device that record
+        was about. The code must be exactly ``device.digits`` ASCII digits: pyotp NFKC-normalises before
+        comparing, so full-width or other Unicode digits would otherwise match.
         """
-        if not isinstance(code, str) or len(code) != device.digits or not set(code) <= _ASCII_DIGITS:
-            raise MalformedCodeError(f"the code must be exactly {device.digits} digits (0-9)")
-        try:
-            step = device._otp().verify_and_get_timecode(code, for_time=now, valid_window=self._window)
-        except pyotp.OTPVerificationError:
-            raise InvalidCodeError(
-                "the code is wrong or expired; enter the code your authenticator shows now"
-            ) from None
+        step = self._step(device, code, now)
         # A code of step s stays acceptable until (s + window + 1) * period; remembering the step a little longer
         # than that is enough, since anything older is outside the window anyway.
         ttl = float((2 * self._window + 2) * device.period)
+        record = f"{self._prefix}last:{user_id}" if serial is None else f"{self._prefix}last:{user_id}:{serial}"
         try:
-            fresh = self._store.advance(f"{self._prefix}last:{user_id}", step, ttl)
+            fresh = self._store.advance(record, step, ttl)
         except StateUnavailableError:
             raise ServiceUnavailableError("one-time codes cannot be checked right now; try again shortly") from None
         if not fresh:
             raise CodeReusedError("this code was already used; wait for the next code and try again")
         return step
+
+    def verify_any(self, user_id: str, devices: Sequence[tuple[str | None, TOTPDevice]], code: str, *,
+                   now: float) -> tuple[str | None, int]:
+        """Accept ``code`` once if it is a current, unspent code of any of ``devices`` (``(serial, device)``
+        pairs, as ``verify`` takes them); return the serial of the device it was spent on and its time step.
+
+        A code is spent only on the device it matched. When no device takes it, the most telling refusal is
+        raised: reused (it matched a device but was spent), then wrong, then malformed (the length of no device).
+        A store outage is raised at once: nothing is accepted without the single-use check.
+        """
+        refusal: OTPError = InvalidCodeError("the code is wrong or expired; enter the code your authenticator "
+                                             "shows now")
+        rank = 0  # 1 malformed, 2 wrong, 3 reused: the refusal to raise is the highest seen
+        for serial, device in devices:
+            try:
+                return serial, self.verify(user_id, device, code, now=now, serial=serial)
+            except CodeReusedError as exc:
+                refusal, rank = exc, 3
+            except InvalidCodeError as exc:
+                if rank < 2:
+                    refusal, rank = exc, 2
+            except MalformedCodeError as exc:
+                if rank < 1:
+                    refusal, rank = exc, 1
+        raise refusal
+
+    def _step(self, device: TOTPDevice, code: str, now: float) -> int:
+        """The time step ``code`` is valid for on ``device`` now (within the window), without spending it."""
+        if not isinstance(code, str) or len(code) != device.digits or not set(code) <= _ASCII_DIGITS:
+            raise MalformedCodeError(f"the code must be exactly {device.digits} digits (0-9)")
+        try:
+            return device._otp().verify_and_get_timecode(code, for_time=now, valid_window=self._window)
+        except pyotp.OTPVerificationError:
+            raise InvalidCodeError(
+                "the code is wrong or expired; enter the code your authenticator shows now"
+            ) from None
 
     def begin_enrollment(
         self, *, now: float, digits: int = 6, period: int = 30, algorithm: str = "SHA1"

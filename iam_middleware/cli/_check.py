@@ -1,8 +1,9 @@
 """``iam-middleware check iam.toml [--app module:app]``: the whole directory validated, for CI.
 
 Every problem of the file is reported at once, with where it is (the directory loader collects them); every policy
-goes through the linter; with ``--app`` the app's routes are audited as its shell audits them at start-up (routes
-declared twice, placeholders that are not route parameters, undeclared routes). Exit 0 when valid (warnings alone
+goes through the linter; a root user with access keys or without MFA is warned about; with ``--app`` the app's
+routes are audited as its shell audits them at start-up (routes declared twice, placeholders that are not route
+parameters, undeclared routes). Exit 0 when valid (warnings alone
 pass unless ``--strict``), 1 when not, 2 on usage errors (a file or app that cannot be read).
 """
 
@@ -22,6 +23,7 @@ from .._iam import IAM
 from ..access._catalog import catalog_of, declares_any, unknown_names
 from ..access._routes import RouteSpec, routes_of_table
 from ..directory import Snapshot
+from ..directory._audit import directory_warnings
 from ..policy import Policy, Severity
 from ..policy._lint import lint_policy
 from ..routing import Requirement
@@ -128,6 +130,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         for issue in lint_policy(policy):
             if issue.severity is not Severity.SUGGESTION:
                 report["warnings"].append(f"{policy_id}: {issue.location}: {issue.message}")
+    report["warnings"].extend(directory_warnings(snapshot))
     report["summary"] = {"accounts": len(snapshot.accounts), "users": len(snapshot.users),
                          "groups": len(snapshot.groups), "roles": len(snapshot.roles), "policies": len(policies),
                          "routes": len(iam.rules.rules)}

@@ -1,9 +1,12 @@
-"""``iam-middleware directory import|export|migrate``: move a directory between a file and a database.
+"""``iam-middleware directory import|export|migrate|credential-report``: move a directory between a file and a
+database, and report on its credentials.
 
 ``import FILE --database URL`` validates the file whole, prints what would change (one line per entity; secrets
 are only said to change), then makes the database hold it in one transaction (``--dry-run``: print only).
 ``export --database URL`` writes the database's directory as a directory file (TOML) on standard output: an export
-of an import loads to the same directory. ``migrate --database URL`` brings the schema up to date. The URL may come
+of an import loads to the same directory. ``migrate --database URL`` brings the schema up to date.
+``credential-report --directory FILE | --database URL`` writes IAM's credential report (CSV) of an account: every
+user's password, MFA and access keys, with their last use as the shared state recorded it. The URL may come
 from ``IAM_DATABASE_URL`` instead, which keeps a password off the command line. Exit 0 when done, 1 for an invalid
 directory, 2 for a usage error or a database that cannot be reached.
 """
@@ -41,6 +44,12 @@ def add_parser(commands: Any) -> None:
     exporter.set_defaults(run=_export)
     migrator = actions.add_parser("migrate", parents=[database], help="bring a database's schema up to date")
     migrator.set_defaults(run=_migrate)
+    report = actions.add_parser("credential-report", parents=[database],
+                                help="IAM's credential report (CSV) of a directory file or database")
+    report.add_argument("--directory", metavar="FILE", help="a directory file instead of a database")
+    report.add_argument("--account", metavar="ID", help="the account to report on (needed when there are several)")
+    report.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
+    report.set_defaults(run=_credential_report)
 
 
 def _open(args: argparse.Namespace, *, migrate: bool = True) -> SQLDirectory | None:
@@ -137,4 +146,50 @@ def _migrate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         directory.close()
     steps = ", ".join(map(str, applied)) if applied else "none (up to date)"
     print(f"{directory.source}: schema version {SCHEMA_VERSION}; steps applied: {steps}")
+    return 0
+
+
+def _credential_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .._iam import IAM
+    from ..directory._credential_report import CredentialTimes, credential_report
+    from ..directory._last_used import LastUsedTracker
+    from ..state import StateUnavailableError
+
+    times = CredentialTimes()
+    if args.directory:
+        try:
+            iam = IAM.from_file(args.directory)
+        except ConfigurationError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    else:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        directory = _open(args)
+        if directory is None:
+            return 2
+        try:
+            iam = directory.iam()
+            times = directory.credential_times()
+        except ConfigurationError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except SQLAlchemyError as exc:
+            _unreachable(exc)
+            return 2
+        finally:
+            directory.close()
+    try:
+        text = credential_report(iam.snapshot, account=args.account, times=times, last_used=LastUsedTracker(iam.store))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except StateUnavailableError as exc:
+        print(f"error: the shared state (last use) cannot be read: {exc}", file=sys.stderr)
+        return 2
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
     return 0

@@ -23,17 +23,29 @@ from .._json import JSONError, loads
 from ..authenticators._passwords import PasswordHash
 from ..authenticators._totp import TOTPDevice
 from ..policy import Policy, PolicyKind, parse_policy
-from ._model import AccessKey, Account, Group, Role, User
+from ._model import AccessKey, Account, Group, MFADevice, Role, User
 from ._snapshot import Snapshot, stable_id
 
-__all__ = ["load_directory", "directory_from_dict"]
+__all__ = ["MAX_MFA_DEVICES", "ROOT_MFA_NAME", "directory_from_dict", "load_directory", "mfa_serial"]
+
+
+def mfa_serial(partition: str, account: str, path: str, name: str) -> str:
+    """The serial number (ARN) IAM gives a virtual MFA device: ``arn:<partition>:iam::<account>:mfa<path><name>``."""
+    return f"arn:{partition}:iam::{account}:mfa{path}{name}"
 
 _TOP = {"settings", "accounts", "policies", "groups", "users", "roles", "routes"}  # routes: read by IAM
 _KEY_ID = re.compile(r"\w{1,128}", re.ASCII)
-_ACCOUNT_KEYS = frozenset({"name", "guardrails"})
+_ACCOUNT_KEYS = frozenset({"name", "guardrails", "root", "mfa_devices"})
+_ROOT_KEYS = frozenset({"password_hash", "totp_secret", "mfa_devices", "access_keys"})
+_MFA_KEYS = frozenset({"name", "path", "secret"})
+#: IAM's quota of MFA devices per user (and per root user), and its pattern of virtual MFA device names.
+MAX_MFA_DEVICES = 8
+_MFA_NAME = re.compile(r"[\w+=,.@-]{1,226}", re.ASCII)
+#: The name AWS gives a root user's virtual MFA device: ``arn:…:iam::<account>:mfa/root-account-mfa-device``.
+ROOT_MFA_NAME = "root-account-mfa-device"
 _GROUP_KEYS = frozenset({"account", "policies", "inline"})
 _USER_KEYS = frozenset({"name", "id", "account", "path", "groups", "tags", "policies", "inline", "boundary",
-                        "password_hash", "totp_secret", "access_keys", "active"})
+                        "password_hash", "totp_secret", "mfa_devices", "access_keys", "active"})
 _ROLE_KEYS = frozenset({"name", "id", "account", "path", "tags", "policies", "inline", "boundary", "trust_policy",
                         "max_session_duration"})
 # AWS's unique ids: a four-letter kind (AIDA user, AROA role) and 17 more characters of base32's alphabet.
@@ -77,6 +89,7 @@ class _Builder:
         self.policies: dict[str, Policy] = {}
         self.broken: set[str] = set()  # named policies that failed validation
         self._ids: dict[str, str] = {}  # unique id -> where it was given, users and roles alike
+        self._serials: dict[str, str] = {}  # MFA device serial (lower case) -> where it was given
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -238,7 +251,7 @@ class _Builder:
                 f"{self.source}: invalid directory ({len(self.problems)} problem(s)):\n  " + "\n  ".join(self.problems)
             )
         return Snapshot(partition=self.partition, accounts=accounts.values(), users=users, groups=groups,
-                        roles=roles, version=version, source=self.source)
+                        roles=roles, version=version, source=self.source, policies=self.policies)
 
     def _unique(self, kind: str, named: list[tuple[str, str, str]]) -> None:
         """IAM names are unique per account, compared case-insensitively ("Names are not distinguished by case",
@@ -267,10 +280,108 @@ class _Builder:
                         self.problem(f"{where}.guardrails[{i}]", f"policy {name!r} does not exist")
                 else:
                     guardrails.append(parse_policy(policy.document, kind=PolicyKind.GUARDRAIL, policy_id=policy.id))
-            accounts[str(account_id)] = Account(str(account_id), str(entry.get("name", "")), tuple(guardrails))
+            root = self._root(entry.get("root"), f"{where}.root", str(account_id))
+            self.mfa_devices(entry, where, str(account_id), None)  # not enabled for anyone: validated, not served
+            accounts[str(account_id)] = Account(str(account_id), str(entry.get("name", "")), tuple(guardrails), root)
         if not accounts:
             self.problem("accounts", "at least one account is needed")
         return accounts
+
+    def _root(self, entry: Any, where: str, account: str) -> User | None:
+        """The account root user, ``[accounts.<id>.root]``: sign-in credentials only, since no policy, boundary,
+        group or tag applies to it (IAM cannot attach any to the root user)."""
+        if entry is None:
+            return None
+        if not isinstance(entry, Mapping):
+            self.problem(where, "must be a table (password_hash, totp_secret, mfa_devices, access_keys)")
+            return None
+        self.known(entry, where, _ROOT_KEYS)
+        arn = f"arn:{self.partition}:iam::{account}:root"
+        devices = self.mfa_devices(entry, where, account, mfa_serial(self.partition, account, "/", ROOT_MFA_NAME))
+        return User(account=account, name="root", arn=arn, id=account, password_hash=self.password_hash(entry, where),
+                    totp=devices[0].totp if devices else None, mfa_devices=devices,
+                    access_keys=self.access_keys(entry, where))
+
+    def password_hash(self, entry: Mapping[str, Any], where: str) -> str | None:
+        value = entry.get("password_hash")
+        if value is None:
+            return None
+        try:
+            PasswordHash.parse(str(value))
+        except ValueError as exc:
+            self.problem(f"{where}.password_hash", str(exc))
+        return str(value)
+
+    def access_keys(self, entry: Mapping[str, Any], where: str) -> tuple[AccessKey, ...]:
+        keys = []
+        raw_keys = entry.get("access_keys", [])
+        if not isinstance(raw_keys, list):
+            self.problem(f"{where}.access_keys", "must be a list of access keys")
+            return ()
+        for i, raw in enumerate(raw_keys):
+            at = f"{where}.access_keys[{i}]"
+            if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str) or raw.get("secret") is None:
+                self.problem(at, "an access key is a table with id and secret")
+                continue
+            self.known(raw, at, _KEY_KEYS)
+            if not _KEY_ID.fullmatch(raw["id"]) or raw["id"].startswith("ASIA"):
+                # ASIA ids are the token service's temporary keys; a long-term key must not be mistaken for one.
+                self.problem(f"{at}.id", "a key id is 1 to 128 letters, digits or '_', not starting with ASIA")
+                continue
+            secret = self.secret(raw.get("secret"), f"{at}.secret")
+            if secret is not None:
+                keys.append(AccessKey(raw["id"], secret, self.flag(raw, "active", at)))
+        return tuple(keys)
+
+    def mfa_devices(self, entry: Mapping[str, Any], where: str, account: str, own: str | None) -> tuple[MFADevice, ...]:
+        """The MFA devices of a user or root user: ``totp_secret`` (the device named ``own``, what a directory with
+        one device per user says) first, then ``mfa_devices``. Serial numbers are unique in the directory."""
+        devices: list[MFADevice] = []
+        if own is not None:
+            seed = self.secret(entry.get("totp_secret"), f"{where}.totp_secret")
+            if seed is not None:
+                try:
+                    devices.append(MFADevice(self.serial(own, f"{where}.totp_secret"), TOTPDevice(seed)))
+                except ValueError as exc:
+                    self.problem(f"{where}.totp_secret", str(exc))
+        listed = entry.get("mfa_devices", [])
+        if not isinstance(listed, list):
+            self.problem(f"{where}.mfa_devices", "must be a list of { name, path, secret } tables")
+            listed = []
+        for i, raw in enumerate(listed):
+            at = f"{where}.mfa_devices[{i}]"
+            if not isinstance(raw, Mapping):
+                self.problem(at, "an MFA device is a table with name, secret and an optional path")
+                continue
+            self.known(raw, at, _MFA_KEYS)
+            name, path = raw.get("name"), raw.get("path", "/")
+            if not isinstance(name, str) or not _MFA_NAME.fullmatch(name):
+                self.problem(f"{at}.name", "a device name is 1 to 226 of A-Z, a-z, 0-9 and +=,.@_-")
+                continue
+            if not isinstance(path, str) or not (path.startswith("/") and path.endswith("/")):
+                self.problem(f"{at}.path", "a path starts and ends with '/'")
+                continue
+            seed = self.secret(raw.get("secret"), f"{at}.secret")
+            if seed is None:
+                if "secret" not in raw:
+                    self.problem(f"{at}.secret", "an MFA device needs its seed (secret)")
+                continue
+            try:
+                totp = TOTPDevice(seed)
+            except ValueError as exc:
+                self.problem(f"{at}.secret", str(exc))
+                continue
+            devices.append(MFADevice(self.serial(mfa_serial(self.partition, account, path, name), at), totp))
+        if own is not None and len(devices) > MAX_MFA_DEVICES:
+            self.problem(f"{where}.mfa_devices", f"at most {MAX_MFA_DEVICES} MFA devices per user, as in IAM")
+        return tuple(devices)
+
+    def serial(self, serial: str, where: str) -> str:
+        """Note a device's serial number; the same serial twice is a problem (a device belongs to one user)."""
+        other = self._serials.setdefault(serial.lower(), where)
+        if other != where:
+            self.problem(where, f"MFA device {serial} is also {other}")
+        return serial
 
     def _groups(self, accounts: Mapping[str, Account]) -> list[Group]:
         groups = []
@@ -303,48 +414,26 @@ class _Builder:
             for i, group in enumerate(member_of):
                 if (account, group) not in groups:
                     self.problem(f"{where}.groups[{i}]", f"group {group!r} does not exist in account {account}")
-            password_hash = entry.get("password_hash")
-            if password_hash is not None:
-                try:
-                    PasswordHash.parse(str(password_hash))
-                except ValueError as exc:
-                    self.problem(f"{where}.password_hash", str(exc))
-            totp = None
-            seed = self.secret(entry.get("totp_secret"), f"{where}.totp_secret")
-            if seed is not None:
-                try:
-                    totp = TOTPDevice(seed)
-                except ValueError as exc:
-                    self.problem(f"{where}.totp_secret", str(exc))
-            keys = []
-            for i, raw in enumerate(entry.get("access_keys", [])):
-                at = f"{where}.access_keys[{i}]"
-                if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str) or raw.get("secret") is None:
-                    self.problem(at, "an access key is a table with id and secret")
-                    continue
-                self.known(raw, at, _KEY_KEYS)
-                if not _KEY_ID.fullmatch(raw["id"]) or raw["id"].startswith("ASIA"):
-                    # ASIA ids are the token service's temporary keys; a long-term key must not be mistaken for one.
-                    self.problem(f"{at}.id", "a key id is 1 to 128 letters, digits or '_', not starting with ASIA")
-                    continue
-                secret = self.secret(raw.get("secret"), f"{at}.secret")
-                if secret is not None:
-                    keys.append(AccessKey(raw["id"], secret, self.flag(raw, "active", at)))
+            password_hash = self.password_hash(entry, where)
+            devices = self.mfa_devices(entry, where, account, mfa_serial(self.partition, account, path, name))
             self._user_keys.append(str(key))
             users.append(User(
                 account=account, name=name, arn=arn, id=self.unique_id(entry, where, "AIDA", arn), path=path,
                 groups=member_of,
                 tags=self.tags(entry, where), policies=self.attached(entry, where, f"user/{name}"),
-                boundary=self.boundary(entry, where), password_hash=password_hash, totp=totp,
-                access_keys=tuple(keys), active=self.flag(entry, "active", where),
+                boundary=self.boundary(entry, where), password_hash=password_hash,
+                totp=devices[0].totp if devices else None, mfa_devices=devices,
+                access_keys=self.access_keys(entry, where), active=self.flag(entry, "active", where),
             ))
         seen: dict[str, str] = {}
-        for user in users:
-            for access_key in user.access_keys:
+        holders = [(f"users.{u.name}", u.name, u) for u in users]
+        holders += [(f"accounts.{a.id}.root", f"the root user of {a.id}", a.root) for a in accounts.values()
+                    if a.root is not None]
+        for where, label, holder in holders:
+            for access_key in holder.access_keys:
                 if access_key.id in seen:
-                    self.problem(f"users.{user.name}.access_keys",
-                                 f"key {access_key.id} also belongs to {seen[access_key.id]}")
-                seen[access_key.id] = user.name
+                    self.problem(f"{where}.access_keys", f"key {access_key.id} also belongs to {seen[access_key.id]}")
+                seen[access_key.id] = label
         return users
 
     def unique_id(self, entry: Mapping[str, Any], where: str, kind: str, arn: str) -> str:

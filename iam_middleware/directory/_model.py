@@ -9,7 +9,7 @@ from types import MappingProxyType
 from ..authenticators._totp import TOTPDevice
 from ..policy import Policy
 
-__all__ = ["AccessKey", "Account", "Group", "Role", "User"]
+__all__ = ["AccessKey", "Account", "Group", "MFADevice", "Role", "User"]
 
 
 def _empty() -> Mapping[str, str]:
@@ -18,11 +18,17 @@ def _empty() -> Mapping[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """A tenant. ``guardrails`` play the role of SCPs for every principal of the account."""
+    """A tenant. ``guardrails`` play the role of SCPs for every principal of the account, its root user included.
+
+    ``root`` is the account root user (``arn:<partition>:iam::<id>:root``) when the directory declares one: it has
+    every permission on the account's own resources, limited only by the guardrails and by explicit denies in
+    resource-based policies (docs/directory.md, "The account root user"). Without it nobody signs in as the root.
+    """
 
     id: str
     name: str = ""
     guardrails: tuple[Policy, ...] = ()
+    root: User | None = None
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -37,6 +43,18 @@ class AccessKey:
         return f"AccessKey(id={self.id!r}, secret='********', active={self.active!r})"
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class MFADevice:
+    """A virtual (TOTP) MFA device enabled for a user: its serial number, an ARN as IAM names it
+    (``arn:<partition>:iam::<account>:mfa/<path><name>``), and its seed. The seed never appears in a repr."""
+
+    serial: str
+    totp: TOTPDevice
+
+    def __repr__(self) -> str:
+        return f"MFADevice(serial={self.serial!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class Group:
     account: str
@@ -46,7 +64,12 @@ class Group:
 
 @dataclass(frozen=True, slots=True, repr=False)
 class User:
-    """An IAM user. ``policies`` are its own (managed and inline); group policies are added at evaluation."""
+    """An IAM user, or an account's root user (``is_root``). ``policies`` are its own (managed and inline); group
+    policies are added at evaluation.
+
+    ``mfa_devices`` are every MFA device enabled for the user (IAM allows up to eight): login takes a code of any
+    of them, ``GetSessionToken`` and ``AssumeRole`` that of the one ``SerialNumber`` names; ``totp`` is the first.
+    """
 
     account: str
     name: str
@@ -61,6 +84,12 @@ class User:
     totp: TOTPDevice | None = None
     access_keys: tuple[AccessKey, ...] = ()
     active: bool = True
+    mfa_devices: tuple[MFADevice, ...] = ()
+
+    @property
+    def is_root(self) -> bool:
+        """Whether this is an account's root user (``arn:…:iam::<account>:root``; a user's ARN has ``user/``)."""
+        return self.arn.endswith(":root")
 
     def __repr__(self) -> str:
         return f"User(arn={self.arn!r}, groups={self.groups!r}, access_keys={[k.id for k in self.access_keys]!r})"

@@ -245,7 +245,7 @@ def test_reprs_never_show_secrets() -> None:
     for user in snapshot.users.values():
         shown += [repr(user), repr(user.totp), *map(repr, user.access_keys), str(user)]
     iam = IAM.from_file(DEMO)
-    shown += [repr(iam), repr(iam.settings), repr(iam.sessions)]
+    shown += [repr(iam), repr(iam.settings), repr(iam.credentials.sessions)]
     for text in shown:
         for secret in secrets:
             assert secret not in text, text

@@ -17,7 +17,7 @@ PAGE = Path(__file__).resolve().parents[2] / "docs" / "live-directory.md"
 
 def test_the_shell_blocks_run(tmp_path: Path) -> None:
     blocks = re.findall(r"```sh\n(.*?)```", PAGE.read_text(), re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     shutil.copy(EXAMPLES / "iam.toml", tmp_path / "iam.toml")
     shutil.copytree(EXAMPLES / "policies", tmp_path / "policies")
     script = "set -euo pipefail\n" + re.sub(r"^pip install .*$", "", "\n".join(blocks), flags=re.M)
@@ -28,3 +28,6 @@ def test_the_shell_blocks_run(tmp_path: Path) -> None:
     assert "dry run: 18 change(s), none applied" in result.stdout
     assert "imported iam.toml into sqlite" in result.stdout and "revision 1" in result.stdout
     assert (tmp_path / "exported.toml").read_text().startswith("# The directory of sqlite")
+    report = (tmp_path / "credential-report.csv").read_text().splitlines()
+    assert report[0].startswith("user,arn,user_creation_time,password_enabled,") and report[1].startswith(
+        "<root_account>,arn:app:iam::111122223333:root,")

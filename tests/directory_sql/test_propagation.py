@@ -64,7 +64,7 @@ def test_another_process_sees_a_change_by_polling(demo: SQLDirectory, other: SQL
 def test_without_the_thread_the_request_path_polls(demo: SQLDirectory, other: SQLDirectoryReloader) -> None:
     with demo.change() as draft:
         draft.tag_user("alice", {"team": "green"})
-    other.iam.refresh(other.iam.clock() + 1)  # the first request after poll_interval reads the counter
+    other.iam.snapshots.refresh(other.iam.clock() + 1)  # the first request after poll_interval reads the counter
     assert tagged(other, "green")
 
 
@@ -110,7 +110,7 @@ def test_an_empty_database_refuses_requests_until_a_directory_arrives(directory:
     reloader = SQLDirectoryReloader.open(directory, poll_interval=0.05)
     assert not reloader.serving
     with pytest.raises(NoDirectoryError):
-        reloader.iam.refresh()
+        reloader.iam.snapshots.refresh()
     directory.import_file(DEMO)
     # The settings were not there at start: they need a restart, and requests stay refused until then.
     assert not reloader.serving and reloader.restart_needed

@@ -8,7 +8,14 @@ validated whole and committed atomically. docs/live-directory.md tells the whole
 from __future__ import annotations
 
 from ._directory import CHANNEL, ImportResult, Loaded, SQLDirectory
-from ._draft import DirectoryDraft, InvalidAuthenticationCodeError, NewAccessKey
+from ._draft import (
+    ROOT,
+    DirectoryDraft,
+    InvalidAuthenticationCodeError,
+    MFADeviceInfo,
+    NewAccessKey,
+    NewVirtualMFADevice,
+)
 from ._errors import (
     DeleteConflictError,
     DirectoryChangeError,
@@ -19,23 +26,28 @@ from ._errors import (
     NoSuchEntityError,
     ValidationError,
 )
+from ._lazy import DirectoryUnavailableError
 from ._migrations import LATEST as SCHEMA_VERSION
 from ._reload import SQLDirectoryReloader
 
 __all__ = [
     "CHANNEL",
+    "ROOT",
     "SCHEMA_VERSION",
     "DeleteConflictError",
     "DirectoryChangeError",
     "DirectoryDraft",
+    "DirectoryUnavailableError",
     "EntityAlreadyExistsError",
     "ImportResult",
     "InvalidAuthenticationCodeError",
     "InvalidInputError",
     "LimitExceededError",
     "Loaded",
+    "MFADeviceInfo",
     "MalformedPolicyDocumentError",
     "NewAccessKey",
+    "NewVirtualMFADevice",
     "NoSuchEntityError",
     "SQLDirectory",
     "SQLDirectoryReloader",

@@ -11,11 +11,13 @@ import json
 from typing import Any
 
 from ._draft import MAX_POLICY_VERSIONS
-from ._records import Records
+from ._records import KINDS, Records
 
 __all__ = ["carry_over", "describe"]
 
-_SECRET_FIELDS = frozenset({"password_hash", "totp_secret"})
+_SECRET_FIELDS = frozenset({"password_hash", "totp_secret", "seed"})
+#: What the database records about an entity, not what it is: never a change of its own.
+_HISTORY_FIELDS = frozenset({"created", "password_changed", "enabled"})
 
 
 def carry_over(before: Records, incoming: Records) -> Records:
@@ -42,10 +44,24 @@ def carry_over(before: Records, incoming: Records) -> Records:
             old = before[kind].get(unique)
             if old is not None:
                 entry["created"] = old["created"]
-    for unique, user in after["users"].items():
-        created = {k["id"]: k["created"] for k in before["users"].get(unique, {}).get("access_keys", [])}
-        for key in user["access_keys"]:
+    holders = [(user, before["users"].get(unique)) for unique, user in after["users"].items()]
+    holders += [(account["root"], (before["accounts"].get(account_id) or {}).get("root"))
+                for account_id, account in after["accounts"].items() if account.get("root") is not None]
+    for holder, old in holders:
+        if old is None:
+            continue
+        holder["created"] = old["created"]
+        if holder["password_hash"] is not None and holder["password_hash"] == old["password_hash"]:
+            holder["password_changed"] = old.get("password_changed")
+        created = {k["id"]: k["created"] for k in old["access_keys"]}
+        for key in holder["access_keys"]:
             key["created"] = created.get(key["id"], key["created"])
+    for key, device in after["mfa_devices"].items():
+        old = before["mfa_devices"].get(key)
+        if old is not None and old["seed"] == device["seed"]:
+            device["created"] = old["created"]
+            if old["holder"] == device["holder"]:
+                device["enabled"] = old["enabled"]
     return after
 
 
@@ -68,9 +84,14 @@ def _keys(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:
 def _fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     said = []
     for field in new:
-        if field == "created" or old.get(field) == new[field]:
+        if field in _HISTORY_FIELDS or old.get(field) == new[field]:
             continue
-        if field in _SECRET_FIELDS:
+        if field == "root":
+            if old.get(field) is None or new[field] is None:
+                said.append("+root user" if old.get(field) is None else "-root user")
+            else:
+                said.extend(f"root {line}" for line in _fields(old[field], new[field]))
+        elif field in _SECRET_FIELDS:
             said.append(f"{field} changed")
         elif field == "access_keys":
             said.extend(_keys(old[field], new[field]))
@@ -87,6 +108,8 @@ def _fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def _label(kind: str, key: str, entry: dict[str, Any]) -> str:
     if kind in ("users", "roles"):
         return f"{kind[:-1]} {entry['name']} (account {entry['account']}, id {key})"
+    if kind == "mfa_devices":
+        return f"MFA device {key}"
     return f"{'policy' if kind == 'policies' else kind[:-1]} {key}"
 
 
@@ -100,7 +123,7 @@ def describe(before: Records, after: Records) -> list[str]:
             lines.append(f"+ settings.{name}")
         elif before["settings"][name] != after["settings"][name]:
             lines.append(f"~ settings.{name} changed")
-    for kind in ("accounts", "policies", "groups", "users", "roles"):
+    for kind in KINDS:
         for key, entry in after[kind].items():
             old = before[kind].get(key)
             if old is None:

@@ -26,9 +26,11 @@ from ..._iam import IAM, _rules
 from ..._settings import Settings
 from ...routing import RuleTable
 from ...state import StateStore
+from .._credential_report import CredentialTimes
 from .._load import _read_mapping, directory_from_dict
 from .._snapshot import Snapshot
 from .._write import dump_toml
+from ._changes import changed_rows, write_changes
 from ._diff import carry_over, describe
 from ._draft import DirectoryDraft
 from ._engine import WRITE, database_url, open_engine, safe_url
@@ -108,13 +110,19 @@ class SQLDirectory:
         with self.engine.connect() as connection:
             return read_revision(connection)
 
-    def _read(self) -> tuple[int, Records]:
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A read-only transaction in which every statement sees the same state of the database."""
         with self.engine.connect() as connection:
             if self.dialect == "postgresql":
                 # One snapshot for every table read (PostgreSQL's default gives each statement its own).
                 connection.execution_options(isolation_level="REPEATABLE READ")
             with connection.begin():
-                return read_revision(connection), read_records(connection)
+                yield connection
+
+    def _read(self) -> tuple[int, Records]:
+        with self._reading() as connection:
+            return read_revision(connection), read_records(connection)
 
     def records(self) -> Records:
         """The directory's rows as records (``_records``), read in one consistent view."""
@@ -123,6 +131,22 @@ class SQLDirectory:
     def mapping(self) -> dict[str, Any]:
         """The directory as the mapping a directory file parses to (what ``export`` writes)."""
         return file_mapping(self.records())
+
+    def credential_times(self) -> CredentialTimes:
+        """When each user, root user, password and access key was made, for the credential report."""
+        records = self.records()
+        users: dict[str, float] = {}
+        passwords: dict[str, float] = {}
+        keys: dict[str, float] = {}
+        holders = list(records["users"].items())
+        holders += [(account, entry["root"]) for account, entry in records["accounts"].items()
+                    if entry.get("root") is not None]
+        for holder, entry in holders:
+            users[holder] = entry["created"]
+            if entry.get("password_changed") is not None:
+                passwords[holder] = entry["password_changed"]
+            keys.update((key["id"], key["created"]) for key in entry["access_keys"])
+        return CredentialTimes(users, passwords, keys)
 
     def load(self) -> Loaded:
         """Read and validate the whole directory; ConfigurationError lists every problem with its place."""
@@ -197,6 +221,7 @@ class SQLDirectory:
     def _write(self, connection: Connection, before: Records, after: Records) -> int:
         revision = bump_revision(connection)
         write_records(connection, before, after)
+        write_changes(connection, revision, changed_rows(before, after))
         if self.dialect == "postgresql":
             connection.execute(select(func.pg_notify(CHANNEL, str(revision))))
         return revision

@@ -22,8 +22,10 @@ from typing import Any, Literal
 
 from ..._exceptions import ConfigurationError, PolicyValidationError
 from ...authenticators._passwords import hash_password
-from ...authenticators._totp import TOTPDevice
+from ...authenticators._totp import TOTPDevice, new_device, provisioning_uri, qr_svg
 from ...policy import PolicyKind, parse_policy
+from .._load import MAX_MFA_DEVICES, ROOT_MFA_NAME
+from .._qr_png import qr_png
 from ._errors import (
     DeleteConflictError,
     DirectoryChangeError,
@@ -35,7 +37,8 @@ from ._errors import (
 )
 from ._records import Records
 
-__all__ = ["DirectoryDraft", "InvalidAuthenticationCodeError", "NewAccessKey"]
+__all__ = ["ROOT", "DirectoryDraft", "InvalidAuthenticationCodeError", "MFADeviceInfo", "NewAccessKey",
+           "NewVirtualMFADevice"]
 
 # IAM's quotas (the defaults an account starts with) and name patterns.
 MAX_ACCESS_KEYS = 2
@@ -43,6 +46,10 @@ MAX_POLICY_VERSIONS = 5
 MAX_ATTACHED = 10
 MAX_TAGS = 50
 _NAME = re.compile(r"[\w+=,.@-]+", re.ASCII)
+_MFA_NAME = re.compile(r"[\w+=,.@-]{1,226}", re.ASCII)
+#: The user name that means an account's root user in the credential actions (access keys, password, MFA), as a
+#: call by the root user without ``UserName`` does in IAM; no IAM user can have it (``<`` and ``>`` are not allowed).
+ROOT = "<root_account>"
 _PATH = re.compile(r"/|/[\x21-\x7e]{1,510}/")
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
@@ -66,6 +73,33 @@ class NewAccessKey:
 
     def __repr__(self) -> str:
         return f"NewAccessKey(user_name={self.user_name!r}, access_key_id={self.access_key_id!r}, secret='********')"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class NewVirtualMFADevice:
+    """What ``CreateVirtualMFADevice`` returns: the device's serial number and, this once, its seed, as Base32 text
+    and as a QR code of its ``otpauth://`` URI (PNG bytes and SVG text; None without the optional ``qrcode``
+    package, ``pip install 'iam-middleware[qr]'``). Nothing secret appears in a repr."""
+
+    serial_number: str
+    base32_string_seed: str
+    qr_code_png: bytes | None
+    qr_code_svg: str | None
+
+    def __repr__(self) -> str:
+        return f"NewVirtualMFADevice(serial_number={self.serial_number!r}, seed='********')"
+
+
+@dataclass(frozen=True, slots=True)
+class MFADeviceInfo:
+    """One MFA device as ``ListMFADevices`` and ``ListVirtualMFADevices`` describe it: its serial number, the user
+    it is enabled for (``user_name`` ``<root_account>`` for a root user; None when enabled for nobody) and since when
+    (epoch seconds; None when not recorded, as for a device given as ``totp_secret`` in a file)."""
+
+    serial_number: str
+    user_name: str | None
+    user_arn: str | None
+    enable_date: int | None
 
 
 def _random(prefix: str, length: int) -> str:
@@ -198,7 +232,7 @@ class DirectoryDraft:
         unique, user = self._find("users", user_name, account)
         still = [what for what, present in (
             ("access keys", user["access_keys"]), ("a login profile", user["password_hash"]),
-            ("an MFA device", user["totp_secret"]), ("attached policies", user["policies"]),
+            ("an MFA device", user["totp_secret"] or self._devices_of(unique)), ("attached policies", user["policies"]),
             ("inline policies", user["inline"]), ("group memberships", user["groups"])) if present]
         if still:
             raise DeleteConflictError(f"Cannot delete user {user_name}: it still has {', '.join(still)}.")
@@ -431,16 +465,33 @@ class DirectoryDraft:
         self._role(role_name, account)["boundary"] = None
 
     # Credentials -----------------------------------------------------------------------------------------------
+    # Each takes ``ROOT`` as the user name for the account's root user (created, without credentials, on first use).
+    def _holder(self, user_name: str, account: str | None, *, create: bool = True) -> tuple[str, dict[str, Any]]:
+        """(holder id, record) of a user, or of the root user: its id is the account's."""
+        if user_name != ROOT:
+            return self._find("users", user_name, account)
+        where = self._account(account)
+        entry: dict[str, Any] = self.records["accounts"][where]
+        root: dict[str, Any] | None = entry.get("root")
+        if root is None:
+            root = {"password_hash": None, "password_changed": None, "totp_secret": None, "access_keys": [],
+                    "created": self.now}
+            if create:
+                entry["root"] = root
+        return where, root
+
     def create_access_key(self, user_name: str, *, account: str | None = None) -> NewAccessKey:
         """``CreateAccessKey``: a new active key (``AKIA`` and 16 of A-Z2-7) and its secret; at most two per user.
 
         The secret is stored as given, as the directory file holds it: SigV4 is a shared-key signature, so the
         service needs the secret itself to check one.
         """
-        user = self._user(user_name, account)
+        user = self._holder(user_name, account)[1]
         if len(user["access_keys"]) >= MAX_ACCESS_KEYS:
             raise LimitExceededError(f"Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS}.")
-        taken = {k["id"] for u in self.records["users"].values() for k in u["access_keys"]}
+        holders = [*self.records["users"].values(), *(a["root"] for a in self.records["accounts"].values()
+                                                       if a.get("root") is not None)]
+        taken = {k["id"] for holder in holders for k in holder["access_keys"]}
         while (key_id := _random("AKIA", 16)) in taken:
             pass
         secret = base64.b64encode(secrets.token_bytes(30)).decode("ascii")
@@ -448,7 +499,7 @@ class DirectoryDraft:
         return NewAccessKey(user_name, key_id, secret)
 
     def _key(self, user_name: str, access_key_id: str, account: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
-        user = self._user(user_name, account)
+        user = self._holder(user_name, account, create=False)[1]
         for key in user["access_keys"]:
             if key["id"] == access_key_id:
                 return user, key
@@ -466,48 +517,216 @@ class DirectoryDraft:
 
     def create_login_profile(self, user_name: str, password: str, *, account: str | None = None) -> None:
         """``CreateLoginProfile``: a password (stored as its hash) for password + one-time-code login."""
-        user = self._user(user_name, account)
+        user = self._holder(user_name, account)[1]
         if user["password_hash"] is not None:
             raise EntityAlreadyExistsError(f"Login Profile for user {user_name} already exists.")
         user["password_hash"] = _hash(password)
+        user["password_changed"] = self.now
 
     def update_login_profile(self, user_name: str, password: str, *, account: str | None = None) -> None:
-        user = self._user(user_name, account)
+        user = self._holder(user_name, account, create=False)[1]
         if user["password_hash"] is None:
             raise NoSuchEntityError(f"Login Profile for User {user_name} cannot be found.")
         user["password_hash"] = _hash(password)
+        user["password_changed"] = self.now
 
     def delete_login_profile(self, user_name: str, *, account: str | None = None) -> None:
-        user = self._user(user_name, account)
+        user = self._holder(user_name, account, create=False)[1]
         if user["password_hash"] is None:
             raise NoSuchEntityError(f"Login Profile for User {user_name} cannot be found.")
         user["password_hash"] = None
+        user["password_changed"] = None
 
-    def enable_mfa_device(self, user_name: str, seed: str, authentication_code1: str, authentication_code2: str, *,
-                          account: str | None = None) -> None:
-        """``EnableMFADevice`` for a virtual device with this seed: the codes must be two consecutive ones shown
-        within the last few time steps, as IAM requires. One device per user."""
-        user = self._user(user_name, account)
-        if user["totp_secret"] is not None:
-            raise EntityAlreadyExistsError(f"User {user_name} already has an MFA device.")
+    # MFA devices -----------------------------------------------------------------------------------------------
+    def _partition(self) -> str:
+        return str(self.records["settings"].get("partition", "app"))
+
+    def _serial(self, key: str) -> str:
+        return f"arn:{self._partition()}:iam::{key}"
+
+    def _own_key(self, holder: str, entry: dict[str, Any], user_name: str) -> str:
+        """The key (serial number without ``arn:<partition>:iam::``) of a user's or root user's ``totp_secret``."""
+        if user_name == ROOT:
+            return f"{holder}:mfa/{ROOT_MFA_NAME}"
+        return f"{entry['account']}:mfa{entry['path']}{entry['name']}"
+
+    def _devices_of(self, holder: str) -> list[str]:
+        return [key for key, device in self.records["mfa_devices"].items() if device["holder"] == holder]
+
+    def _key_of_serial(self, serial_number: str) -> str:
+        prefix = f"arn:{self._partition()}:iam::"
+        if not isinstance(serial_number, str) or not serial_number.startswith(prefix):
+            raise InvalidInputError(f"A serial number is an MFA device's ARN ({prefix}<account>:mfa/<name>).")
+        return serial_number[len(prefix):]
+
+    def _taken_serial(self, key: str) -> bool:
+        """Whether a device (virtual, or a user's ``totp_secret``) has this serial number, whatever its case."""
+        folded = key.lower()
+        if any(k.lower() == folded for k in self.records["mfa_devices"]):
+            return True
+        owners = [(unique, entry, entry["name"]) for unique, entry in self.records["users"].items()]
+        owners += [(account, a["root"], ROOT) for account, a in self.records["accounts"].items()
+                   if a.get("root") is not None]
+        return any(entry["totp_secret"] is not None and self._own_key(holder, entry, name).lower() == folded
+                   for holder, entry, name in owners)
+
+    def create_virtual_mfa_device(self, virtual_mfa_device_name: str, path: str = "/", *,
+                                  account: str | None = None, issuer: str | None = None) -> NewVirtualMFADevice:
+        """``CreateVirtualMFADevice``: a new TOTP device (a 160-bit seed), enabled for nobody yet. Its seed is shown
+        this once, as Base32 text and as a QR code of its ``otpauth://`` URI labelled ``<name>@<account>`` (the
+        issuer: ``issuer``, else the settings' ``service``); ``enable_mfa_device`` then gives it to a user."""
+        if not isinstance(virtual_mfa_device_name, str) or not _MFA_NAME.fullmatch(virtual_mfa_device_name):
+            raise InvalidInputError(f"a virtual MFA device name is 1 to 226 of A-Z, a-z, 0-9 and +=,.@_- "
+                                    f"(got {virtual_mfa_device_name!r})")
+        _check_path(path)
+        where = self._account(account)
+        key = f"{where}:mfa{path}{virtual_mfa_device_name}"
+        if self._taken_serial(key):
+            raise EntityAlreadyExistsError("MFADevice entity at the same path and name already exists.")
+        device = new_device()
+        self.records["mfa_devices"][key] = {"account": where, "name": virtual_mfa_device_name, "path": path,
+                                            "seed": device.secret, "holder": None, "enabled": None,
+                                            "created": self.now}
+        label = issuer or str(self.records["settings"].get("service") or "iam-middleware")
+        uri = provisioning_uri(device, f"{virtual_mfa_device_name}@{where}", label.replace(":", " "))
+        png: bytes | None = None
+        svg: str | None = None
         try:
-            device = TOTPDevice(seed)
+            png, svg = qr_png(uri), qr_svg(uri)
+        except ModuleNotFoundError:  # the optional qrcode package: the seed alone enrolls a device
+            pass
+        return NewVirtualMFADevice(self._serial(key), device.secret, png, svg)
+
+    def delete_virtual_mfa_device(self, serial_number: str) -> None:
+        """``DeleteVirtualMFADevice``: refused (``DeleteConflict``) while the device is enabled for a user."""
+        key = self._key_of_serial(serial_number)
+        device = self.records["mfa_devices"].get(key)
+        if device is None:
+            if self._taken_serial(key):  # a user's totp_secret: in use for as long as it exists
+                raise DeleteConflictError("MFA device is still in use: deactivate it first.")
+            raise NoSuchEntityError(f"VirtualMFADevice with serial number {serial_number} doesn't exist.")
+        if device["holder"] is not None:
+            raise DeleteConflictError("MFA device is still in use: deactivate it first.")
+        del self.records["mfa_devices"][key]
+
+    def _holder_name(self, holder: str) -> tuple[str, str]:
+        """(user name, ARN) of a device's holder."""
+        user = self.records["users"].get(holder)
+        if user is not None:
+            return user["name"], f"arn:{self._partition()}:iam::{user['account']}:user{user['path']}{user['name']}"
+        return ROOT, f"arn:{self._partition()}:iam::{holder}:root"
+
+    def _own_device(self, holder: str, entry: dict[str, Any], user_name: str) -> list[MFADeviceInfo]:
+        if entry["totp_secret"] is None:
+            return []
+        name, arn = self._holder_name(holder)
+        return [MFADeviceInfo(self._serial(self._own_key(holder, entry, user_name)), name, arn, None)]
+
+    def list_mfa_devices(self, user_name: str, *, account: str | None = None) -> list[MFADeviceInfo]:
+        """``ListMFADevices``: the user's devices, its ``totp_secret`` first, then in the order they were enabled."""
+        holder, entry = self._holder(user_name, account, create=False)
+        listed = self._own_device(holder, entry, user_name)
+        keys = sorted(self._devices_of(holder), key=lambda k: (self.records["mfa_devices"][k]["enabled"] or 0, k))
+        name, arn = self._holder_name(holder)
+        return listed + [MFADeviceInfo(self._serial(k), name, arn, self.records["mfa_devices"][k]["enabled"])
+                         for k in keys]
+
+    def list_virtual_mfa_devices(self, assignment_status: Literal["Assigned", "Unassigned", "Any"] = "Any", *,
+                                 account: str | None = None) -> list[MFADeviceInfo]:
+        """``ListVirtualMFADevices``: the account's devices (``totp_secret`` ones included, which are assigned) by
+        serial number; ``Assigned`` or ``Unassigned`` keeps only those enabled, or not, for someone."""
+        if assignment_status not in ("Assigned", "Unassigned", "Any"):
+            raise InvalidInputError("AssignmentStatus must be Assigned, Unassigned or Any.")
+        where = self._account(account)
+        found: list[MFADeviceInfo] = []
+        for key, device in self.records["mfa_devices"].items():
+            if device["account"] != where:
+                continue
+            holder = device["holder"]
+            name, arn = self._holder_name(holder) if holder is not None else (None, None)
+            found.append(MFADeviceInfo(self._serial(key), name, arn, device["enabled"]))
+        for unique, user in self.records["users"].items():
+            if user["account"] == where:
+                found += self._own_device(unique, user, user["name"])
+        root = self.records["accounts"][where].get("root")
+        if root is not None:
+            found += self._own_device(where, root, ROOT)
+        if assignment_status != "Any":
+            found = [d for d in found if (d.user_name is not None) == (assignment_status == "Assigned")]
+        return sorted(found, key=lambda d: d.serial_number)
+
+    def enable_mfa_device(self, user_name: str, serial_number: str, authentication_code1: str,
+                          authentication_code2: str, *, account: str | None = None) -> None:
+        """``EnableMFADevice``: give the user (``ROOT``: the root user) the virtual device ``serial_number`` made by
+        ``create_virtual_mfa_device``; the codes must be two consecutive ones of the device shown within the last
+        few time steps, as IAM requires. At most eight devices per user. For a directory with one device per user,
+        a Base32 seed in place of the serial number becomes the user's ``totp_secret``."""
+        holder, user = self._holder(user_name, account)
+        key = None
+        if isinstance(serial_number, str) and serial_number.startswith("arn:"):
+            key = self._key_of_serial(serial_number)
+            device = self.records["mfa_devices"].get(key)
+            if device is None:
+                if self._taken_serial(key):
+                    raise EntityAlreadyExistsError("MFA Device is already in use.")
+                raise NoSuchEntityError(f"VirtualMFADevice with serial number {serial_number} doesn't exist.")
+            if device["holder"] is not None:
+                raise EntityAlreadyExistsError("MFA Device is already in use.")
+            if device["account"] != (holder if user_name == ROOT else user["account"]):
+                raise NoSuchEntityError(f"VirtualMFADevice with serial number {serial_number} doesn't exist.")
+            seed = device["seed"]
+        else:
+            if user["totp_secret"] is not None:
+                raise EntityAlreadyExistsError(f"User {user_name} already has an MFA device.")
+            seed = serial_number
+        if (user["totp_secret"] is not None) + len(self._devices_of(holder)) >= MAX_MFA_DEVICES:
+            raise LimitExceededError(f"Cannot exceed quota for MFADevicesPerUser: {MAX_MFA_DEVICES}.")
+        try:
+            totp = TOTPDevice(seed)
         except ConfigurationError as exc:
             raise InvalidInputError(str(exc)) from None
-        step = device.step_at(self.now)
-        shown = [device.code_at(s * device.period) for s in range(step - 2, step + 2)]
+        step = totp.step_at(self.now)
+        shown = [totp.code_at(s * totp.period) for s in range(step - 2, step + 2)]
         if (authentication_code1, authentication_code2) not in itertools.pairwise(shown):
             raise InvalidAuthenticationCodeError("Authentication codes for the MFA device are not valid.")
-        user["totp_secret"] = device.secret
+        if key is None:
+            if self._taken_serial(self._own_key(holder, user, user_name)):
+                raise EntityAlreadyExistsError("MFADevice entity at the same path and name already exists.")
+            user["totp_secret"] = totp.secret
+        else:
+            self.records["mfa_devices"][key].update(holder=holder, enabled=self.now)
 
-    def deactivate_mfa_device(self, user_name: str, *, account: str | None = None) -> None:
-        user = self._user(user_name, account)
-        if user["totp_secret"] is None:
-            raise NoSuchEntityError(f"User {user_name} has no MFA device.")
-        user["totp_secret"] = None
+    def deactivate_mfa_device(self, user_name: str, serial_number: str | None = None, *,
+                              account: str | None = None) -> None:
+        """``DeactivateMFADevice``: the device is no longer the user's; a virtual device stays, enabled for nobody,
+        until ``delete_virtual_mfa_device``. Without ``serial_number``, the user's only device."""
+        holder, user = self._holder(user_name, account, create=False)
+        own = self._own_key(holder, user, user_name) if user["totp_secret"] is not None else None
+        keys = self._devices_of(holder)
+        if serial_number is None:
+            found = ([own] if own is not None else []) + keys
+            if len(found) > 1:
+                raise InvalidInputError(f"User {user_name} has several MFA devices: name its serial number.")
+            if not found:
+                raise NoSuchEntityError(f"User {user_name} has no MFA device.")
+            key = found[0]
+        else:
+            key = self._key_of_serial(serial_number)
+            if key != own and key not in keys:
+                raise NoSuchEntityError(f"MFA Device with serial number {serial_number} does not exist for user "
+                                        f"{user_name}.")
+        if key == own:
+            user["totp_secret"] = None
+        else:
+            self.records["mfa_devices"][key].update(holder=None, enabled=None)
 
     def set_password_hash(self, user_arn_or_id: str, password_hash: str) -> None:
         """Store a user's re-made password hash (``IAM(on_password_rehash=...)``); not an IAM action."""
+        for account, entry in self.records["accounts"].items():
+            root = entry.get("root")
+            if root is not None and user_arn_or_id in (account, self._serial(f"{account}:root")):
+                root["password_hash"] = password_hash
+                return
         for unique, user in self.records["users"].items():
             if unique == user_arn_or_id or user_arn_or_id.endswith(f":iam::{user['account']}:user{user['path']}"
                                                                    f"{user['name']}"):

@@ -54,15 +54,48 @@ def _identity(entry: Mapping[str, Any], unique: str, key: str) -> dict[str, Any]
     return {**named, "id": unique, "account": entry["account"]}
 
 
+def _devices(records: Records) -> dict[str | None, list[dict[str, Any]]]:
+    """The file's ``mfa_devices`` entries by holder (a user's unique id, an account id for its root user; the
+    account id and ``None`` for the devices not enabled for anyone): enabled ones in the order they were enabled."""
+    found: dict[str | None, list[dict[str, Any]]] = {}
+    order = sorted(records["mfa_devices"].items(), key=lambda item: (item[1]["enabled"] or 0, item[0]))
+    for _, device in order:
+        entry = {"name": device["name"], **({} if device["path"] == "/" else {"path": device["path"]}),
+                 "secret": device["seed"]}
+        holder = device["holder"]
+        found.setdefault(holder if holder is not None else f"unassigned:{device['account']}", []).append(entry)
+    return found
+
+
+def _keys_of(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [{"id": k["id"], "secret": k["secret"], **({} if k["active"] else {"active": False})}
+            for k in entry["access_keys"]]
+
+
+def _root(root: Mapping[str, Any], devices: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {field: root[field] for field in ("password_hash", "totp_secret") if root[field] is not None}
+    if root["access_keys"]:
+        out["access_keys"] = _keys_of(root)
+    if devices:
+        out["mfa_devices"] = devices
+    return out
+
+
 def file_mapping(records: Records) -> dict[str, Any]:
     """The directory file's mapping of ``records``: defaults left out, every user and role with its ``id``."""
     data: dict[str, Any] = {}
     if records["settings"]:
         data["settings"] = copy.deepcopy(records["settings"])
+    devices = _devices(records)
     data["accounts"] = {}
     for account_id, entry in records["accounts"].items():
-        data["accounts"][account_id] = {k: v for k, v in (("name", entry["name"]),
-                                                          ("guardrails", list(entry["guardrails"]))) if v}
+        account: dict[str, Any] = {k: v for k, v in (("name", entry["name"]),
+                                                     ("guardrails", list(entry["guardrails"]))) if v}
+        if entry.get("root") is not None:
+            account["root"] = _root(entry["root"], devices.get(account_id, []))
+        if devices.get(f"unassigned:{account_id}"):
+            account["mfa_devices"] = devices[f"unassigned:{account_id}"]
+        data["accounts"][account_id] = account
     data["policies"] = {name: {"document": entry["versions"][entry["default_version"]]["document"]}
                         for name, entry in records["policies"].items()}
     data["groups"] = {}
@@ -83,8 +116,9 @@ def file_mapping(records: Records) -> dict[str, Any]:
             if entry[field] is not None:
                 user[field] = entry[field]
         if entry["access_keys"]:
-            user["access_keys"] = [{"id": k["id"], "secret": k["secret"], **({} if k["active"] else {"active": False})}
-                                   for k in entry["access_keys"]]
+            user["access_keys"] = _keys_of(entry)
+        if devices.get(unique):
+            user["mfa_devices"] = devices[unique]
         if not entry["active"]:
             user["active"] = False
         data["users"][keys[unique]] = user
@@ -134,9 +168,29 @@ def records_from_file(data: Mapping[str, Any], snapshot: Snapshot, *, base_dir: 
     records = empty_records()
     records["settings"] = copy.deepcopy(dict(data.get("settings") or {}))
     records["routes"] = copy.deepcopy(list(data.get("routes") or []))
+    def devices(listed: Any, account: str, holder: str | None) -> None:
+        for device in listed or []:
+            path = device.get("path", "/")
+            records["mfa_devices"][f"{account}:mfa{path}{device['name']}"] = {
+                "account": account, "name": device["name"], "path": path, "seed": device["secret"],
+                "holder": holder, "enabled": None if holder is None else now, "created": now}
+
+    def keys(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [{"id": k["id"], "secret": k["secret"], "active": k.get("active", True), "created": now}
+                for k in entry.get("access_keys", [])]
+
     for account_id, entry in (data.get("accounts") or {}).items():
-        records["accounts"][str(account_id)] = {"name": str(entry.get("name", "")),
-                                                "guardrails": list(entry.get("guardrails", []))}
+        account = str(account_id)
+        root = entry.get("root")
+        records["accounts"][account] = {
+            "name": str(entry.get("name", "")), "guardrails": list(entry.get("guardrails", [])),
+            "root": None if root is None else {
+                "password_hash": root.get("password_hash"),
+                "password_changed": now if root.get("password_hash") is not None else None,
+                "totp_secret": root.get("totp_secret"), "access_keys": keys(root), "created": now}}
+        devices(entry.get("mfa_devices"), account, None)
+        if root is not None:
+            devices(root.get("mfa_devices"), account, account)
     for name, value in (data.get("policies") or {}).items():
         records["policies"][name] = {"default_version": "v1",
                                      "versions": {"v1": {"document": document_text(value, base), "created": now}}}
@@ -152,12 +206,13 @@ def records_from_file(data: Mapping[str, Any], snapshot: Snapshot, *, base_dir: 
     for (_, entry), user in zip((data.get("users") or {}).items(), snapshot.users.values(), strict=True):
         records["users"][user.id] = {
             "name": user.name, "account": user.account, "path": user.path, "active": user.active,
-            "password_hash": entry.get("password_hash"), "totp_secret": entry.get("totp_secret"),
+            "password_hash": entry.get("password_hash"),
+            "password_changed": now if entry.get("password_hash") is not None else None,
+            "totp_secret": entry.get("totp_secret"),
             "boundary": _boundary(entry.get("boundary"), base), "groups": list(user.groups), "tags": dict(user.tags),
-            **owned(entry), "created": now,
-            "access_keys": [{"id": k["id"], "secret": k["secret"], "active": k.get("active", True), "created": now}
-                            for k in entry.get("access_keys", [])],
+            **owned(entry), "created": now, "access_keys": keys(entry),
         }
+        devices(entry.get("mfa_devices"), user.account, user.id)
     for (_, entry), role in zip((data.get("roles") or {}).items(), snapshot.roles.values(), strict=True):
         records["roles"][role.id] = {
             "name": role.name, "account": role.account, "path": role.path,

@@ -60,9 +60,38 @@ CREATE TABLE iam_tags (
     PRIMARY KEY (owner_kind, owner, key));
 """
 
+_ROOT_USERS_AND_MFA_DEVICES = """
+ALTER TABLE iam_users ADD COLUMN password_changed BIGINT;
+CREATE TABLE iam_root_users (
+    account_id TEXT PRIMARY KEY REFERENCES iam_accounts (id), password_hash TEXT, password_changed BIGINT,
+    totp_secret TEXT, created BIGINT NOT NULL);
+CREATE TABLE iam_root_access_keys (
+    id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES iam_root_users (account_id), ordinal INTEGER NOT NULL,
+    secret TEXT NOT NULL, active BOOLEAN NOT NULL, created BIGINT NOT NULL);
+CREATE TABLE iam_mfa_devices (
+    id TEXT PRIMARY KEY, account_id TEXT NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL, seed TEXT NOT NULL,
+    holder TEXT, enabled BIGINT, created BIGINT NOT NULL);
+CREATE INDEX iam_mfa_devices_holder ON iam_mfa_devices (holder);
+"""
+
+# Which entities each revision changed, written in the revision's own transaction (the incremental reload reads it),
+# and the index the on-demand loading of users by name needs (the unique index leads with the account).
+_CHANGE_LOG = """
+CREATE TABLE iam_changes (
+    revision BIGINT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (revision, kind, key));
+CREATE INDEX iam_users_name ON iam_users (name);
+"""
+
+
+def _statements(script: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in script.split(";") if s.strip())
+
+
 #: (version, what it does, statements). Append only.
 STEPS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
-    (1, "the directory's tables", tuple(s.strip() for s in _TABLES.split(";") if s.strip())),
+    (1, "the directory's tables", _statements(_TABLES)),
+    (2, "account root users, virtual MFA devices, when passwords were set", _statements(_ROOT_USERS_AND_MFA_DEVICES)),
+    (3, "the change log of each revision; users found by name", _statements(_CHANGE_LOG)),
 )
 LATEST = STEPS[-1][0]
 # Any constant: PostgreSQL advisory locks are named by a number, shared by every process migrating this database.

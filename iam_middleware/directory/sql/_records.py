@@ -3,13 +3,15 @@
 Records are JSON-like dicts::
 
     settings  {name: value}                   routes  [rule, ...]
-    accounts  {id: {name, guardrails}}
+    accounts  {id: {name, guardrails, root: None or {password_hash, password_changed, totp_secret,
+                                                      access_keys: [{id, secret, active, created}], created}}}
     policies  {name: {default_version, versions: {"v1": {document, created}}}}
     groups    {name: {account, policies, inline}}
-    users     {unique id: {name, account, path, active, password_hash, totp_secret, boundary, groups, tags,
-                           policies, inline, access_keys: [{id, secret, active, created}], created}}
+    users     {unique id: {name, account, path, active, password_hash, password_changed, totp_secret, boundary,
+                           groups, tags, policies, inline, access_keys: [{id, secret, active, created}], created}}
     roles     {unique id: {name, account, path, trust_policy, max_session_duration, boundary, tags, policies,
                            inline, created}}
+    mfa_devices {"<account>:mfa<path><name>": {account, name, path, seed, holder, enabled, created}}
 
 A boundary is None, a policy name, or ``{"document": text}``; documents are JSON text as given. A change writes only
 the entities whose records differ (deleted, then inserted again), so its cost follows what changed, not the size of
@@ -22,16 +24,32 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    Select,
+    Table,
+    Text,
+    cast,
+    delete,
+    insert,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 
 from ..._json import loads
 from . import _schema as t
 
 __all__ = ["KINDS", "Records", "bump_revision", "empty_records", "lock_revision", "read_records", "read_revision",
+           "read_settings", "read_users",
            "write_records"]
 
 Records = dict[str, Any]
-KINDS = ("accounts", "policies", "groups", "users", "roles")
+KINDS = ("accounts", "policies", "groups", "users", "roles", "mfa_devices")
 
 
 def empty_records() -> Records:
@@ -58,12 +76,15 @@ def bump_revision(connection: Connection) -> int:
 # Reading ---------------------------------------------------------------------------------------------------------
 
 
-def _owned(connection: Connection, table: Table, value: Callable[[Any], Any]) -> dict[tuple[str, str], Any]:
-    """Rows of a table shared by users, groups and roles, grouped by owner, in order."""
+def _owned(connection: Connection, table: Table, value: Callable[[Any], Any], *,
+           users: bool = True) -> dict[tuple[str, str], Any]:
+    """Rows of a table shared by users, groups and roles, grouped by owner, in order (without users' rows if not
+    ``users``)."""
     found: dict[tuple[str, str], Any] = {}
     order = [table.c.owner_kind, table.c.owner, *(c for c in table.primary_key.columns if c.name in ("ordinal",
                                                                                                      "name", "key"))]
-    for row in connection.execute(select(table).order_by(*order)):
+    query = select(table) if users else select(table).where(table.c.owner_kind != "user")
+    for row in connection.execute(query.order_by(*order)):
         found.setdefault((row.owner_kind, row.owner), []).append(value(row))
     return found
 
@@ -74,19 +95,37 @@ def _boundary(policy: str | None, document: str | None) -> str | dict[str, str] 
     return policy
 
 
-def read_records(connection: Connection) -> Records:
-    """Every row of the directory, as records (call inside one transaction for a consistent view)."""
+def read_settings(connection: Connection) -> dict[str, Any]:
+    """The ``[settings]`` table."""
+    return {r.name: loads(r.value) for r in connection.execute(select(t.settings))}
+
+
+def read_records(connection: Connection, *, users: bool = True) -> Records:
+    """Every row of the directory, as records (call inside one transaction for a consistent view). Without
+    ``users``, everything but the users (and the MFA devices they hold): what a process that loads users on demand,
+    or only the changed ones (``read_users``), keeps whole."""
     records = empty_records()
-    records["settings"] = {r.name: loads(r.value) for r in connection.execute(select(t.settings))}
+    records["settings"] = read_settings(connection)
     records["routes"] = [loads(r.rule) for r in connection.execute(select(t.routes).order_by(t.routes.c.ordinal))]
-    attached = _owned(connection, t.attachments, lambda r: r.policy_name)
-    inline = {k: dict(v) for k, v in _owned(connection, t.inline_policies, lambda r: (r.name, r.document)).items()}
-    tagged = {k: dict(v) for k, v in _owned(connection, t.tags, lambda r: (r.key, r.value)).items()}
+    attached = _owned(connection, t.attachments, lambda r: r.policy_name, users=users)
+    inline = {k: dict(v) for k, v in _owned(connection, t.inline_policies, lambda r: (r.name, r.document),
+                                            users=users).items()}
+    tagged = {k: dict(v) for k, v in _owned(connection, t.tags, lambda r: (r.key, r.value), users=users).items()}
     guardrails: dict[str, list[str]] = {}
     for row in connection.execute(select(t.guardrails).order_by(t.guardrails.c.account_id, t.guardrails.c.ordinal)):
         guardrails.setdefault(row.account_id, []).append(row.policy_name)
+    root_keys: dict[str, list[dict[str, Any]]] = {}
+    for row in connection.execute(select(t.root_access_keys).order_by(t.root_access_keys.c.account_id,
+                                                                      t.root_access_keys.c.ordinal)):
+        root_keys.setdefault(row.account_id, []).append({"id": row.id, "secret": row.secret,
+                                                         "active": bool(row.active), "created": row.created})
+    roots = {row.account_id: {"password_hash": row.password_hash, "password_changed": row.password_changed,
+                              "totp_secret": row.totp_secret, "access_keys": root_keys.get(row.account_id, []),
+                              "created": row.created}
+             for row in connection.execute(select(t.root_users))}
     for row in connection.execute(select(t.accounts).order_by(t.accounts.c.id)):
-        records["accounts"][row.id] = {"name": row.name, "guardrails": guardrails.get(row.id, [])}
+        records["accounts"][row.id] = {"name": row.name, "guardrails": guardrails.get(row.id, []),
+                                       "root": roots.get(row.id)}
     versions: dict[str, dict[str, Any]] = {}
     for row in connection.execute(select(t.policy_versions).order_by(t.policy_versions.c.policy_name,
                                                                      t.policy_versions.c.created,
@@ -98,6 +137,15 @@ def read_records(connection: Connection) -> Records:
         key = ("group", row.name)
         records["groups"][row.name] = {"account": row.account_id, "policies": attached.get(key, []),
                                        "inline": inline.get(key, {})}
+    _read_roles(connection, records, tagged, attached, inline)
+    devices = select(t.mfa_devices)
+    if not users:
+        devices = devices.where(t.mfa_devices.c.holder.is_(None)
+                                | t.mfa_devices.c.holder.in_(select(t.accounts.c.id)))
+    for row in connection.execute(devices.order_by(t.mfa_devices.c.id)):
+        records["mfa_devices"][row.id] = _device(row)
+    if not users:
+        return records
     members: dict[str, list[str]] = {}
     for row in connection.execute(select(t.group_members).order_by(t.group_members.c.user_id,
                                                                    t.group_members.c.ordinal)):
@@ -110,11 +158,22 @@ def read_records(connection: Connection) -> Records:
         key = ("user", row.id)
         records["users"][row.id] = {
             "name": row.name, "account": row.account_id, "path": row.path, "active": bool(row.active),
-            "password_hash": row.password_hash, "totp_secret": row.totp_secret,
+            "password_hash": row.password_hash, "password_changed": row.password_changed,
+            "totp_secret": row.totp_secret,
             "boundary": _boundary(row.boundary_policy, row.boundary_document), "groups": members.get(row.id, []),
             "tags": tagged.get(key, {}), "policies": attached.get(key, []), "inline": inline.get(key, {}),
             "access_keys": keys.get(row.id, []), "created": row.created,
         }
+    return records
+
+
+def _device(row: Any) -> dict[str, Any]:
+    return {"account": row.account_id, "name": row.name, "path": row.path, "seed": row.seed, "holder": row.holder,
+            "enabled": row.enabled, "created": row.created}
+
+
+def _read_roles(connection: Connection, records: Records, tagged: Mapping[tuple[str, str], Any],
+                attached: Mapping[tuple[str, str], Any], inline: Mapping[tuple[str, str], Any]) -> None:
     for row in connection.execute(select(t.roles).order_by(t.roles.c.account_id, t.roles.c.name)):
         key = ("role", row.id)
         records["roles"][row.id] = {
@@ -123,7 +182,85 @@ def read_records(connection: Connection) -> Records:
             "boundary": _boundary(row.boundary_policy, row.boundary_document), "tags": tagged.get(key, {}),
             "policies": attached.get(key, []), "inline": inline.get(key, {}), "created": row.created,
         }
-    return records
+
+
+_TEXTS = 7
+_NUMBERS = 3
+_OWNED = frozenset("kgait")
+
+
+def _part(name: str, owner: Any, texts: list[Any], numbers: list[Any], table: Any, where: Any) -> Select[Any]:
+    """One part of ``read_users``'s statement: columns ``part, owner, s0..s6, n0..n2``, the unused ones NULL."""
+    columns: list[Any] = [literal_column(f"'{name}'", Text).label("part"), cast(owner, Text).label("owner")]
+    columns += [cast(value, Text).label(f"s{i}") for i, value in enumerate(texts + [null()] * (_TEXTS - len(texts)))]
+    columns += [cast(value, BigInteger).label(f"n{i}")
+                for i, value in enumerate(numbers + [null()] * (_NUMBERS - len(numbers)))]
+    return select(*columns).select_from(table).where(where)
+
+
+def read_users(connection: Connection, chosen: Select[Any], *,
+               revision: bool = False) -> tuple[int | None, Records, Records]:
+    """The users whose unique ids ``chosen`` selects (with their keys, groups, tags, attached and inline policies
+    and the MFA devices they hold) in **one** statement: ``(revision or None, users, mfa devices)`` as records.
+
+    One statement, each part reached through an index (``chosen`` on ``iam_users`` by id or name, or on
+    ``iam_access_keys`` by key id; the owned rows by their owner): what a process that loads users on demand spends
+    on a user it has not seen yet. ``revision`` adds the change counter, read in the same statement.
+    """
+    u, k, g, a, i, tg, m = (t.users, t.access_keys, t.group_members, t.attachments, t.inline_policies, t.tags,
+                            t.mfa_devices)
+
+    def owned(table: Table) -> Any:
+        return (table.c.owner_kind == "user") & table.c.owner.in_(chosen)
+
+    parts = [
+        _part("u", u.c.id, [u.c.account_id, u.c.name, u.c.path, u.c.password_hash, u.c.totp_secret,
+                            u.c.boundary_policy, u.c.boundary_document],
+              [cast(u.c.active, Integer), u.c.created, u.c.password_changed], u, u.c.id.in_(chosen)),
+        _part("k", k.c.user_id, [k.c.id, k.c.secret], [cast(k.c.active, Integer), k.c.created, k.c.ordinal], k,
+              k.c.user_id.in_(chosen)),
+        _part("g", g.c.user_id, [g.c.group_name], [null(), null(), g.c.ordinal], g, g.c.user_id.in_(chosen)),
+        _part("a", a.c.owner, [a.c.policy_name], [null(), null(), a.c.ordinal], a, owned(a)),
+        _part("i", i.c.owner, [i.c.name, i.c.document], [], i, owned(i)),
+        _part("t", tg.c.owner, [tg.c.key, tg.c.value], [], tg, owned(tg)),
+        _part("m", m.c.holder, [m.c.id, m.c.account_id, m.c.name, m.c.path, m.c.seed], [m.c.enabled, m.c.created],
+              m, m.c.holder.in_(chosen)),
+    ]
+    if revision:
+        parts.append(_part("r", null(), [], [t.revision.c.value], t.revision, t.revision.c.id == 1))
+    rows = connection.execute(union_all(*parts)).all()
+    users: Records = {}
+    devices: Records = {}
+    found_revision = None
+    for row in rows:
+        if row.part == "u":
+            users[row.owner] = {
+                "name": row.s1, "account": row.s0, "path": row.s2, "active": bool(row.n0),
+                "password_hash": row.s3, "password_changed": row.n2, "totp_secret": row.s4,
+                "boundary": _boundary(row.s5, row.s6), "groups": [], "tags": {}, "policies": [], "inline": {},
+                "access_keys": [], "created": row.n1,
+            }
+        elif row.part == "m":
+            devices[row.s0] = {"account": row.s1, "name": row.s2, "path": row.s3, "seed": row.s4,
+                               "holder": row.owner, "enabled": row.n0, "created": row.n1}
+        elif row.part == "r":
+            found_revision = int(row.n0)
+    # The owned rows in the order a whole read gives them (lists by ordinal, tables by name or key).
+    for row in sorted((r for r in rows if r.part in _OWNED), key=lambda r: (r.n2 or 0, r.s0)):
+        entry = users.get(row.owner)
+        if entry is None:
+            continue  # a row of a user that changed between the parts cannot be: one statement, one view
+        if row.part == "k":
+            entry["access_keys"].append({"id": row.s0, "secret": row.s1, "active": bool(row.n0), "created": row.n1})
+        elif row.part == "g":
+            entry["groups"].append(row.s0)
+        elif row.part == "a":
+            entry["policies"].append(row.s0)
+        elif row.part == "i":
+            entry["inline"][row.s0] = row.s1
+        else:
+            entry["tags"][row.s0] = row.s1
+    return found_revision, users, devices
 
 
 # Writing ---------------------------------------------------------------------------------------------------------
@@ -157,7 +294,11 @@ def _insert_owned(connection: Connection, kind: str, owner: str, entry: Mapping[
 def _delete(connection: Connection, kind: str, key: str) -> None:
     if kind == "accounts":
         connection.execute(delete(t.guardrails).where(t.guardrails.c.account_id == key))
+        connection.execute(delete(t.root_access_keys).where(t.root_access_keys.c.account_id == key))
+        connection.execute(delete(t.root_users).where(t.root_users.c.account_id == key))
         connection.execute(delete(t.accounts).where(t.accounts.c.id == key))
+    elif kind == "mfa_devices":
+        connection.execute(delete(t.mfa_devices).where(t.mfa_devices.c.id == key))
     elif kind == "policies":
         connection.execute(delete(t.policy_versions).where(t.policy_versions.c.policy_name == key))
         connection.execute(delete(t.policies).where(t.policies.c.name == key))
@@ -180,6 +321,19 @@ def _insert(connection: Connection, kind: str, key: str, entry: Mapping[str, Any
         rows = [{"account_id": key, "ordinal": i, "policy_name": name} for i, name in enumerate(entry["guardrails"])]
         if rows:
             connection.execute(insert(t.guardrails), rows)
+        root = entry.get("root")
+        if root is not None:
+            connection.execute(insert(t.root_users).values(
+                account_id=key, password_hash=root["password_hash"], password_changed=root["password_changed"],
+                totp_secret=root["totp_secret"], created=root["created"]))
+            rows = [{"id": k["id"], "account_id": key, "ordinal": i, "secret": k["secret"], "active": k["active"],
+                     "created": k["created"]} for i, k in enumerate(root["access_keys"])]
+            if rows:
+                connection.execute(insert(t.root_access_keys), rows)
+    elif kind == "mfa_devices":
+        connection.execute(insert(t.mfa_devices).values(
+            id=key, account_id=entry["account"], name=entry["name"], path=entry["path"], seed=entry["seed"],
+            holder=entry["holder"], enabled=entry["enabled"], created=entry["created"]))
     elif kind == "policies":
         connection.execute(insert(t.policies).values(name=key, default_version=entry["default_version"]))
         connection.execute(insert(t.policy_versions), [
@@ -191,7 +345,8 @@ def _insert(connection: Connection, kind: str, key: str, entry: Mapping[str, Any
     elif kind == "users":
         connection.execute(insert(t.users).values(
             id=key, account_id=entry["account"], name=entry["name"], path=entry["path"], active=entry["active"],
-            password_hash=entry["password_hash"], totp_secret=entry["totp_secret"], created=entry["created"],
+            password_hash=entry["password_hash"], password_changed=entry.get("password_changed"),
+            totp_secret=entry["totp_secret"], created=entry["created"],
             **_boundary_columns(entry["boundary"])))
         _insert_owned(connection, "user", key, entry)
         rows = [{"user_id": key, "ordinal": i, "group_name": g} for i, g in enumerate(entry["groups"])]

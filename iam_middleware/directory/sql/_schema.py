@@ -6,6 +6,13 @@ id, or the group's name). Lists keep their order (``ordinal``), so an export giv
 References between entities (a user's groups, an attached policy, a guardrail) are names checked by the directory's
 validator, which reports every broken one with its place, not by foreign keys, which would only say that a
 constraint failed. Secrets are stored as given, as the file holds them: a value, or ``env:NAME`` / ``secret:KEY``.
+
+An account's root user has its own rows (``iam_root_users``, ``iam_root_access_keys``): it is no IAM user, has no
+unique id of its own (its id is the account's) and takes no policy. A user's or root user's own TOTP device is its
+``totp_secret``; virtual MFA devices made through ``CreateVirtualMFADevice`` are rows of ``iam_mfa_devices``, each
+enabled for at most one user or root user (``holder``: the user's unique id, or the account id for the root user).
+
+``iam_changes`` says which entities each revision changed (``_changes``), so a process can apply only those.
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Integer, MetaData, Table, Text
 
 __all__ = [
-    "accounts", "access_keys", "attachments", "group_members", "groups", "guardrails", "inline_policies", "metadata",
-    "policies", "policy_versions", "revision", "roles", "routes", "schema_version", "settings", "tags", "users",
+    "accounts", "access_keys", "attachments", "changes", "group_members", "groups", "guardrails", "inline_policies",
+    "metadata", "mfa_devices", "policies", "policy_versions", "revision", "roles", "root_access_keys", "root_users",
+    "routes", "schema_version", "settings", "tags", "users",
 ]
 
 metadata = MetaData()
@@ -80,6 +88,7 @@ users = Table(
     Column("boundary_policy", Text),
     Column("boundary_document", Text),
     Column("created", BigInteger, nullable=False),
+    Column("password_changed", BigInteger),
 )
 roles = Table(
     "iam_roles", metadata,
@@ -128,4 +137,38 @@ tags = Table(
     Column("owner", Text, primary_key=True),
     Column("key", Text, primary_key=True),
     Column("value", Text, nullable=False),
+)
+root_users = Table(
+    "iam_root_users", metadata,
+    Column("account_id", Text, ForeignKey("iam_accounts.id"), primary_key=True),
+    Column("password_hash", Text),
+    Column("password_changed", BigInteger),
+    Column("totp_secret", Text),
+    Column("created", BigInteger, nullable=False),
+)
+root_access_keys = Table(
+    "iam_root_access_keys", metadata,
+    Column("id", Text, primary_key=True),
+    Column("account_id", Text, ForeignKey("iam_root_users.account_id"), nullable=False),
+    Column("ordinal", Integer, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created", BigInteger, nullable=False),
+)
+mfa_devices = Table(
+    "iam_mfa_devices", metadata,
+    Column("id", Text, primary_key=True),  # <account>:mfa<path><name>: the serial number without its partition
+    Column("account_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("seed", Text, nullable=False),
+    Column("holder", Text),
+    Column("enabled", BigInteger),
+    Column("created", BigInteger, nullable=False),
+)
+changes = Table(
+    "iam_changes", metadata,
+    Column("revision", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", Text, primary_key=True),  # a kind of records (users, groups, ...), or user_names / access_keys
+    Column("key", Text, primary_key=True),  # the entity's key in its kind ('' for settings and routes)
 )
