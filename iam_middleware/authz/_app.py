@@ -18,7 +18,9 @@ from starlette.types import Receive, Scope, Send
 
 from .._exceptions import AccessDeniedError, IAMError
 from .._iam import IAM
+from .._request import RequestView
 from ..asgi import decide_async, read_body, serve_replies
+from ..authenticators._sigv4 import route_allows_unsigned_payload
 from ..authzen import AuthZEN
 from ..gate import NO_ROUTE, ErrorHandler, Gate, Reply, RequestContext, Target, new_request_id, render_error
 from ..interfaces import from_asgi_scope
@@ -47,7 +49,9 @@ class Authorizer:
     the directory file's ``[[routes]]``). Mount it where you like (``Mount("/authz", app=Authorizer(iam))``).
 
     ``explain``, ``max_body_bytes`` (the most of a forwarded body read to verify a signed payload) and ``on_error``
-    are the gate's (``iam_middleware.gate``). Request paths no rule governs are refused, as in every shell.
+    are the gate's (``iam_middleware.gate``). Request paths no rule governs are refused, as in every shell. A GET
+    that asks for an upgrade is decided as a websocket handshake; a rule's ``unsigned_payload`` lets a request
+    signed ``UNSIGNED-PAYLOAD`` over HTTPS through without its body (docs/gateways.md).
 
     It also answers AuthZEN evaluation requests (``AuthZEN``, docs/authzen.md) at ``/access/v1/evaluation`` and
     ``/access/v1/evaluations``, and with ``pdp_url`` (its own https URL) publishes their metadata document.
@@ -101,12 +105,18 @@ class Authorizer:
                 original = from_envoy(sub.with_body(body), below, trusted)
             else:
                 original = from_nginx(sub, trusted)
-            context = gate.begin(original)
-            target = self._target(context) if context.error is None else NO_ROUTE
-            if gate.needs_body(context, target):  # a signed payload the gateway did not forward
-                gate.refuse(context, PayloadNotForwardedError())
-            else:
-                await decide_async(gate, context, target, offload=self._offload)
+            context = gate.begin(original, websocket=_handshake(original))
+            target, unsigned = self._target(context) if context.error is None else (NO_ROUTE, False)
+            # The route's unsigned_payload lets UNSIGNED-PAYLOAD (over HTTPS) stand in for the body, for this
+            # request only; a signature over the payload hash still needs the body.
+            allowance = route_allows_unsigned_payload.set(unsigned)
+            try:
+                if gate.needs_body(context, target):  # a signed payload the gateway did not forward
+                    gate.refuse(context, PayloadNotForwardedError())
+                else:
+                    await decide_async(gate, context, target, offload=self._offload)
+            finally:
+                route_allows_unsigned_payload.reset(allowance)
         except IAMError as error:
             context = gate.refuse(context or gate.begin(sub), error)
         except Exception:  # noqa: BLE001 - fail closed: a refusal, never a 500
@@ -120,14 +130,25 @@ class Authorizer:
         refusal = gate.render(context)
         return refusal if envoy else nginx_refusal(refusal, context)
 
-    def _target(self, context: RequestContext) -> Target:
-        """The rule governing the original method and canonical path, as the middleware finds it for an app
-        without a router of its own."""
+    def _target(self, context: RequestContext) -> tuple[Target, bool]:
+        """(the rule governing the original method and canonical path, as the middleware finds it for an app
+        without a router of its own; whether that rule accepts ``UNSIGNED-PAYLOAD``). A websocket handshake is
+        governed by the rule for ``WEBSOCKET`` (as in the middleware) or, when the path has none, for ``GET``."""
         found = self.rules.lookup(context.method, context.path)
+        if found is None and context.websocket:
+            found = self.rules.lookup("GET", context.path)
         if found is None:
-            return NO_ROUTE
+            return NO_ROUTE, False
         rule, params = found
-        return Target(rule.requirement, params, rule.path, rule.handles(context.method))
+        return Target(rule.requirement, params, rule.path, rule.handles(context.method)), rule.unsigned_payload
+
+
+def _handshake(original: RequestView) -> bool:
+    """Whether the original request asks to upgrade its connection (a websocket handshake): a GET with an
+    ``Upgrade`` header. It is then decided as the middleware decides a handshake, the cross-site check of cookie
+    sessions included, since a page on any site can open a websocket that carries the cookie. Any upgrade counts:
+    the upstream, not the authorizer, chooses which it accepts."""
+    return original.method == "GET" and bool(original.header_values("upgrade"))
 
 
 def _form(scope: Scope, raw_path: bytes) -> tuple[str | None, bytes]:

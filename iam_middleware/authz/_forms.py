@@ -3,10 +3,11 @@
 nginx ``auth_request`` sends a subrequest of its own (a ``GET`` to the authorizer's location, without the body) that
 carries the client's headers plus what the configuration sets: ``X-Original-Method``, ``X-Original-URI``
 (``$request_uri``: the target exactly as the client sent it, which ``proxy_pass`` without a URI part hands to the
-upstream unchanged) or ingress-nginx's ``X-Original-URL`` (``$scheme://$http_host$request_uri``), and
+upstream unchanged) or ingress-nginx's ``X-Original-URL`` (``$scheme://$http_host$request_uri``),
 ``X-Original-Framing`` (the protocol and the client's ``Content-Length`` and ``Transfer-Encoding``, which nginx
-itself drops from the subrequest). Envoy's ``ext_authz`` HTTP service mirrors the original request: its method, its
-raw path below a prefix, the headers the filter allows and, with ``with_request_body``, its body.
+itself drops from the subrequest) and ``X-Original-Upgrade`` (the client's ``Upgrade``, which nginx drops too).
+Envoy's ``ext_authz`` HTTP service mirrors the original request: its method, its raw path below a prefix, the
+headers the filter allows and, with ``with_request_body``, its body.
 
 Either way the result is the ``RequestView`` of the original request, which the gate decides as it decides any
 other: the original method, raw target and headers, the gateway as the peer (so ``X-Forwarded-For`` counts only when
@@ -31,7 +32,8 @@ __all__ = ["BODY_DECLARATION", "InvalidSubrequestError", "from_envoy", "from_ngi
 BODY_DECLARATION = "x-iam-request-body"
 _PARTIAL_BODY = "x-envoy-auth-partial-body"
 # What the nginx configuration sets for the authorizer alone: never part of the original request.
-_NGINX_ONLY = frozenset({"x-original-method", "x-original-uri", "x-original-url", "x-original-framing"})
+_NGINX_ONLY = frozenset({"x-original-method", "x-original-uri", "x-original-url", "x-original-framing",
+                         "x-original-upgrade"})
 _ENVOY_ONLY = frozenset({BODY_DECLARATION, _PARTIAL_BODY})
 # "$server_protocol length=$http_content_length encoding=$http_transfer_encoding": nginx has validated
 # Content-Length (digits, once) before any access check runs, so the three parts cannot run into each other.
@@ -74,6 +76,10 @@ def from_nginx(sub: RequestView, trusted: Sequence[Network]) -> RequestView:
         raise InvalidSubrequestError("The original request target must be a path starting with '/'.")
     body, framing = _nginx_body(_single(sub, "x-original-framing"))
     headers.extend(framing)
+    upgrade = _single(sub, "x-original-upgrade")
+    if upgrade:
+        # nginx never passes Upgrade to a subrequest: $http_upgrade says the original asked for one (a websocket).
+        headers.append(("upgrade", upgrade))
     if not sub.header_values("x-forwarded-for"):
         # X-Real-IP ($remote_addr) is one hop of X-Forwarded-For: it counts only from a trusted gateway, as that does.
         real_ip = _single(sub, "x-real-ip")

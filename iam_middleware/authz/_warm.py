@@ -24,8 +24,8 @@ __all__ = ["GATEWAY_HEADERS", "WarmAnswers"]
 
 #: What nginx or Envoy sets to describe the original request: each is an input of the decision.
 GATEWAY_HEADERS = frozenset({"x-original-method", "x-original-uri", "x-original-url", "x-original-framing",
-                             "x-real-ip", "x-forwarded-proto", "content-length", "x-iam-request-body",
-                             "x-envoy-auth-partial-body"})
+                             "x-original-upgrade", "upgrade", "x-real-ip", "x-forwarded-proto", "content-length",
+                             "x-iam-request-body", "x-envoy-auth-partial-body"})
 
 
 @dataclass(frozen=True, slots=True)

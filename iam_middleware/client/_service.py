@@ -68,40 +68,50 @@ class TokenServiceClient:
             return answer_of(await client.post(url, json=sent, auth=auth or _NO_AUTH))
 
     def get_session_token(self, credentials: Credentials | CredentialsProvider, *, code: Callable[[], str],
-                          duration: int | None = None, margin: float = _DEFAULT_MARGIN) -> TemporaryCredentials:
+                          duration: int | None = None, serial_number: str | None = None,
+                          margin: float = _DEFAULT_MARGIN) -> TemporaryCredentials:
         """Temporary credentials that carry MFA, from a long-term access key and the user's current one-time code
-        (``code`` is asked once per renewal; a code works once, and renewals never overlap)."""
+        (``code`` is asked once per renewal; a code works once, and renewals never overlap). ``serial_number``
+        names the MFA device ``code`` reads (its ARN); without it a code of any of the user's devices is taken."""
         def body() -> dict[str, Any]:
-            return _without_none(code=code(), duration=duration)
+            return _without_none(code=code(), duration=duration, SerialNumber=serial_number)
 
         return TemporaryCredentials(self, "GetSessionToken", body, auth=self.signer(credentials), margin=margin)
 
     def assume_role(self, credentials: Credentials | CredentialsProvider, role_arn: str, session_name: str, *,
                     duration: int | None = None, policy: str | Mapping[str, Any] | None = None,
-                    tags: Mapping[str, str] | None = None, transitive_tag_keys: Sequence[str] | None = None,
-                    source_identity: str | None = None, margin: float = _DEFAULT_MARGIN) -> TemporaryCredentials:
+                    policy_arns: Sequence[str] | None = None, tags: Mapping[str, str] | None = None,
+                    transitive_tag_keys: Sequence[str] | None = None, source_identity: str | None = None,
+                    margin: float = _DEFAULT_MARGIN) -> TemporaryCredentials:
         """Temporary credentials of a session of role ``role_arn``, asked for with ``credentials`` (any access
-        key, or another provider: role chaining). ``policy`` is a session policy that narrows the session; ``tags``
-        are session tags (``aws:PrincipalTag/*``), of which ``transitive_tag_keys`` pass on to the sessions it
-        assumes; ``source_identity`` is ``aws:SourceIdentity``, set once for the whole chain (docs/credentials.md,
-        "Session tags and source identity": the role's trust policy must allow ``sts:TagSession`` and
-        ``sts:SetSourceIdentity``).
+        key, or another provider: role chaining). ``policy`` is a session policy and ``policy_arns`` the ARNs of
+        managed session policies (policies of the directory, at most 10): together they narrow the session;
+        ``tags`` are session tags (``aws:PrincipalTag/*``), of which ``transitive_tag_keys`` pass on to the
+        sessions it assumes; ``source_identity`` is ``aws:SourceIdentity``, set once for the whole chain
+        (docs/credentials.md, "Session tags and source identity": the role's trust policy must allow
+        ``sts:TagSession`` and ``sts:SetSourceIdentity``).
         """
         fixed = _without_none(
             RoleArn=role_arn, RoleSessionName=session_name, DurationSeconds=duration, Policy=policy,
+            PolicyArns=_policy_descriptors(policy_arns),
             Tags=[{"Key": key, "Value": value} for key, value in tags.items()] if tags else None,
             TransitiveTagKeys=list(transitive_tag_keys) if transitive_tag_keys else None,
             SourceIdentity=source_identity)
         return TemporaryCredentials(self, "AssumeRole", lambda: fixed, auth=self.signer(credentials), margin=margin)
 
     def assume_role_with_web_identity(self, token: Callable[[], str], *, role_arn: str | None = None,
-                                      duration: int | None = None,
+                                      duration: int | None = None, policy: str | Mapping[str, Any] | None = None,
+                                      policy_arns: Sequence[str] | None = None,
                                       margin: float = _DEFAULT_MARGIN) -> TemporaryCredentials:
         """Temporary credentials of a role session for an outside identity provider's token, which ``token``
         supplies afresh for each renewal (read a projected token file, ask the provider). The token is the
-        credential: the call is not signed."""
+        credential: the call is not signed. ``policy`` and ``policy_arns`` narrow the session as in
+        ``assume_role``."""
+        descriptors = _policy_descriptors(policy_arns)
+
         def body() -> dict[str, Any]:
-            return _without_none(WebIdentityToken=token(), RoleArn=role_arn, DurationSeconds=duration)
+            return _without_none(WebIdentityToken=token(), RoleArn=role_arn, DurationSeconds=duration,
+                                 Policy=policy, PolicyArns=descriptors)
 
         return TemporaryCredentials(self, "AssumeRoleWithWebIdentity", body, auth=None, margin=margin)
 
@@ -110,6 +120,16 @@ class TokenServiceClient:
         """A session token from a password and one-time code login, for ``BearerAuth``; both are asked for again
         at each renewal, so they need not be kept in memory by this object."""
         return LoginSession(self, username, password=password, code=code, margin=margin)
+
+
+def _policy_descriptors(arns: Sequence[str] | None) -> list[dict[str, str]] | None:
+    """``PolicyArns`` as the token service takes it, ``[{"arn": ...}]``; a lone string is refused, since it would
+    otherwise be sent one character per ARN."""
+    if arns is None:
+        return None
+    if isinstance(arns, str) or not all(isinstance(arn, str) for arn in arns):
+        raise TypeError("policy_arns must be a sequence of policy ARNs (strings), not a single string")
+    return [{"arn": arn} for arn in arns] or None
 
 
 def _without_none(**fields: Any) -> dict[str, Any]:

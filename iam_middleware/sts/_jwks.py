@@ -25,7 +25,7 @@ def jwks_reply(gate: Gate, context: RequestContext) -> Reply:
     if method not in ("GET", "HEAD"):
         error = MethodNotAllowedError("The key set is read with GET.", headers={"Allow": "GET, HEAD"})
         return refused(gate, context, error)
-    body = json.dumps(gate.iam.sessions.jwks(), separators=(",", ":")).encode()
+    body = json.dumps(gate.iam.credentials.sessions.jwks(), separators=(",", ":")).encode()
     headers = [("content-type", "application/jwk-set+json"), ("content-length", str(len(body))),
                ("cache-control", f"public, max-age={JWKS_MAX_AGE}"), ("x-request-id", context.request_id)]
     return Reply(200, headers, b"" if method == "HEAD" else body)

@@ -8,7 +8,9 @@ Each operation is authorized by the policy engine as an ``sts:*`` action:
   trust policy that names the account rather than the caller also needs an identity-based allow; across accounts
   both sides must allow). A session that will carry session tags also needs ``sts:TagSession``, and one with a
   source identity ``sts:SetSourceIdentity``, by the same rule (``_tags`` has the tag and source identity rules).
-- ``sts:AssumeRoleWithWebIdentity``: the role's trust policy decides for the outside token (``IAM.web_identity``).
+  A root user is refused before any policy is read, as AWS STS refuses root user credentials.
+- ``sts:AssumeRoleWithWebIdentity``: the role's trust policy decides for the outside token
+  (``iam.credentials.web_identity``).
 - ``sts:RevokeCredentials`` on the ARN the credentials stand for (a role, or a user's MFA session), except for the
   very credentials that signed the request: ending one's own credentials needs no permission, like a logout.
 - ``sts:Login`` and ``sts:GetSessionToken`` on the user's own ARN are self-service, as GetSessionToken is in AWS:
@@ -41,10 +43,12 @@ from .._exceptions import (
     PolicyValidationError,
 )
 from .._iam import IAM
+from .._logins import mfa_devices_of, own_mfa_serial
 from .._principal import CredentialKind, Principal, PrincipalType
 from .._request import RequestView
 from .._temporary import TemporaryCredential
 from ..authenticators._login import throttle_key_for
+from ..authenticators._totp import TOTPDevice
 from ..directory import User
 from ..policy import Decision, DecisionKind, Policy, PolicyKind, parse_policy
 from ._errors import (
@@ -57,7 +61,14 @@ from ._errors import (
     NotASessionError,
     UnsupportedMediaTypeError,
 )
-from ._tags import SOURCE_IDENTITY_KEY, packed_size, session_attributes
+from ._tags import (
+    SOURCE_IDENTITY_KEY,
+    managed_session_policies,
+    packed_size,
+    policy_arns,
+    session_attributes,
+    session_policy_text,
+)
 
 __all__ = [
     "OPERATIONS",
@@ -79,6 +90,9 @@ logger = logging.getLogger("iam_middleware.sts")
 _MIN_DURATION = 900
 _DEFAULT_DURATION = 3600
 _CHAINED_MAX = 3600  # AWS: a role session assuming another role ("role chaining") gets at most one hour
+_ROOT_SESSION_MAX = 3600  # AWS: GetSessionToken of a root user gets at most one hour
+#: AWS STS's refusal of AssumeRole called with root user credentials (AccessDenied).
+_ROOT_CANNOT_ASSUME = "Roles may not be assumed by root accounts."
 _MAX_POLICY_CHARS = 2048  # AWS's limit for an inline session policy
 _MAX_ARN_CHARS = 2048
 _MAX_TOKEN_CHARS = 16384
@@ -86,8 +100,13 @@ _MAX_FIELD_NAME = 40
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 _TEMPORARY_KEY_ID = re.compile(r"ASIA[A-Z2-7]{16}", re.ASCII)
 _EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
+_MIN_SERIAL_CHARS, _MAX_SERIAL_CHARS = 9, 256  # AWS's SerialNumber, with its pattern below
+_SERIAL = re.compile(r"[\w+=/:,.@-]{9,256}", re.ASCII)
+# AWS's words when SerialNumber names no MFA device of the caller (an AccessDenied, as a wrong code is).
+_UNKNOWN_SERIAL = ("MultiFactorAuthentication failed, unable to validate MFA code. Please verify your MFA serial "
+                   "number is valid and associated with this user.")
 _ASSUME_ROLE_OPTIONAL = ("DurationSeconds", "Policy", "Tags", "TransitiveTagKeys", "SourceIdentity", "ExternalId",
-                         "SerialNumber", "TokenCode")
+                         "SerialNumber", "TokenCode", "PolicyArns")
 
 
 class Answer(NamedTuple):
@@ -113,7 +132,8 @@ class Call:
 
     def principal(self) -> Principal:
         """The authenticated caller; a request without any credential is refused (401)."""
-        principal = self.iam.authenticate(self.request, now=self.now, authenticators=self.authenticators)
+        principal = self.iam.authenticators.authenticate(self.request, now=self.now,
+                                                       authenticators=self.authenticators)
         if principal is None:
             raise MissingCredentialError(
                 "This operation needs a credential: a session token, or a request signed with an access key.",
@@ -132,9 +152,9 @@ class Call:
         resource_account: str | None = None,
     ) -> Decision:
         """The engine's decision on ``action``, with the request's global keys (source address after proxies)."""
-        return self.iam.authorize(principal, action, resource, context, now=self.now, request=self.request,
-                                  resource_policy=resource_policy, resource_account=resource_account,
-                                  source_ip=self.source_ip)
+        return self.iam.decisions.decide(principal, action, resource, context, now=self.now, request=self.request,
+                                         resource_policy=resource_policy, resource_account=resource_account,
+                                         source_ip=self.source_ip)
 
     def self_service(self, principal: Principal, action: str) -> None:
         """Refuse a self-service action (on the caller's own ARN) only on an explicit deny or a failed evaluation."""
@@ -223,34 +243,49 @@ def _account_of(arn: str) -> str | None:
     return parts[4] if len(parts) == 6 and parts[4] else None
 
 
-def _mfa_serial(user: User) -> str:
-    """The ``SerialNumber`` of a user's TOTP device: its ARN, ``arn:<partition>:iam::<account>:mfa/<user name>``
-    (the user's path included), as AWS names a virtual MFA device after its user."""
-    return user.arn.replace(":user/", ":mfa/", 1)
-
-
 def _serial_number(body: Mapping[str, Any]) -> str | None:
-    return _text(body, "SerialNumber", max_chars=_MAX_ARN_CHARS) if "SerialNumber" in body else None
+    """``SerialNumber`` as AWS takes it: 9 to 256 of ``A-Za-z0-9_+=/:,.@-``."""
+    if "SerialNumber" not in body:
+        return None
+    serial = _text(body, "SerialNumber", max_chars=_MAX_SERIAL_CHARS)
+    if not _SERIAL.fullmatch(serial):
+        raise InvalidParameterError(f"SerialNumber must be {_MIN_SERIAL_CHARS} to {_MAX_SERIAL_CHARS} letters, "
+                                    "digits or any of _+=/:,.@- (an MFA device's ARN).")
+    return serial
+
+
+def _caller_devices(user: User, serial: str | None) -> tuple[tuple[str | None, TOTPDevice], ...]:
+    """The devices a code is checked against: the one ``serial`` names among the user's enabled devices (as AWS
+    checks the code of the device named), or every one of them when no serial is given (as a login does). The
+    user's own MFA name (``…:mfa<path><user name>``, documented before users had several devices) names the
+    first device when no device has that serial."""
+    devices = mfa_devices_of(user)
+    if serial is None:
+        return devices
+    serials = [device.serial for device in user.mfa_devices]  # in the order of ``devices``
+    if serial in serials:
+        return (devices[serials.index(serial)],)
+    if serial == own_mfa_serial(user) and devices:
+        return devices[:1]
+    raise AccessDeniedError(_UNKNOWN_SERIAL)
 
 
 def _verify_code(call: Call, principal: Principal, user: User | None, code: str, serial: str | None) -> None:
-    """Check the caller's one-time code, and that ``serial`` (when given) names the caller's device. The access key
-    alone must not allow guessing codes: the login throttle counts these failures too."""
-    if user is None or user.totp is None:
+    """Check the caller's one-time code against the device ``serial`` names (any of the caller's enabled devices
+    without it). The access key alone must not allow guessing codes: the login throttle counts these failures."""
+    if user is None or (not user.mfa_devices and user.totp is None):
         raise NoMFADeviceError(f"{principal.arn} has no TOTP device, so no one-time code can be checked; only a user "
                                "with an enrolled device can send one.")
-    if serial is not None and serial != _mfa_serial(user):
-        raise AccessDeniedError("MultiFactorAuthentication failed: SerialNumber is not the caller's MFA device "
-                                "(arn:<partition>:iam::<account>:mfa/<user name>).")
+    devices = _caller_devices(user, serial)
     iam = call.iam
     throttle_key = throttle_key_for(user.id)  # the counter a password + code login of this user counts on
-    iam.throttle.check(throttle_key, now=call.now, source_ip=call.source_ip)
+    iam.logins.throttle.check(throttle_key, now=call.now, source_ip=call.source_ip)
     try:
-        iam.totp.verify(user.id, user.totp, code, now=call.now)
+        iam.logins.totp.verify_any(user.id, devices, code, now=call.now)
     except OTPError:
-        iam.throttle.record_failure(throttle_key, now=call.now, source_ip=call.source_ip)
+        iam.logins.throttle.record_failure(throttle_key, now=call.now, source_ip=call.source_ip)
         raise
-    iam.throttle.record_success(throttle_key)
+    iam.logins.throttle.record_success(throttle_key)
 
 
 # Operations ------------------------------------------------------------------------------------------------------
@@ -261,16 +296,16 @@ def login(call: Call) -> Answer:
     if not (isinstance(username, str) and isinstance(password, str) and isinstance(code, str)):
         raise InvalidParameterError("username, password and code must be strings.")
     iam = call.iam
-    issued = iam.login(username, password, code, now=call.now, source_ip=call.source_ip)
+    issued = iam.logins.login(username, password, code, now=call.now, source_ip=call.source_ip)
     try:
-        principal = iam.from_token(issued.token, now=call.now)
+        principal = iam.credentials.from_token(issued.token, now=call.now)
         call.self_service(principal, "sts:Login")
     except Exception:
-        iam.sessions.revoke(issued.session_id)  # a refused login leaves no live session behind
+        iam.credentials.sessions.revoke(issued.session_id)  # a refused login leaves no live session behind
         raise
     logger.info("sts login: session %s for %s (request %s)", issued.session_id, principal.arn, call.request_id)
     return Answer({"token": issued.token, "expires_at": issued.expires_at, "token_type": "Bearer"},
-                  {"Set-Cookie": iam.sessions.cookie_header(issued)})
+                  {"Set-Cookie": iam.credentials.sessions.cookie_header(issued)})
 
 
 def _session_token(call: Call) -> str | None:
@@ -278,7 +313,7 @@ def _session_token(call: Call) -> str | None:
     authorization = call.request.header_values("authorization")
     if authorization:
         return authorization[0].strip().partition(" ")[2].strip()
-    return call.iam.sessions.token_from_cookie(call.request)
+    return call.iam.credentials.sessions.token_from_cookie(call.request)
 
 
 def logout(call: Call) -> Answer:
@@ -292,13 +327,13 @@ def logout(call: Call) -> Answer:
     if principal.credential_kind is not CredentialKind.SESSION or token is None:
         raise NotASessionError("Logout ends a login session; this request was not made with a session token. "
                                "Temporary access keys are ended with /revoke.")
-    sessions = call.iam.sessions
+    sessions = call.iam.credentials.sessions
     if everywhere:
         sessions.revoke_all(principal.arn, now=call.now)
-        call.iam.forget_principal(principal.arn)
+        call.iam.credentials.forget_principal(principal.arn)
     else:
         sessions.revoke(sessions.verify(token, now=call.now).session_id)
-        call.iam.forget_token(token)
+        call.iam.credentials.forget_token(token)
     logger.info("sts logout: %s%s (request %s)", principal.arn, " everywhere" if everywhere else "", call.request_id)
     return Answer({"logged_out": True, "everywhere": everywhere}, {"Set-Cookie": sessions.clear_cookie_header()})
 
@@ -317,18 +352,20 @@ def get_session_token(call: Call) -> Answer:
     if user is None or not user.active:
         raise AuthenticationError("The user of this access key no longer exists or is disabled.",
                                   code="InvalidClientTokenId", scheme="AWS4-HMAC-SHA256")
+    if user.is_root:  # AWS: "sessions for AWS account owners" last at most an hour, a longer duration is cut
+        duration = min(duration, _ROOT_SESSION_MAX)
     call.self_service(principal, "sts:GetSessionToken")
     _verify_code(call, principal, user, code, _serial_number(call.body))
-    credential = iam.temporary.issue(kind="user", arn=user.arn, session_name=user.name, now=call.now,
-                                     duration=duration, mfa_time=call.now, source=principal.arn,
-                                     principal_id=user.id)
+    credential = iam.credentials.temporary.issue(kind="user", arn=user.arn, session_name=user.name, now=call.now,
+                                                 duration=duration, mfa_time=call.now, source=principal.arn,
+                                                 principal_id=user.id)
     logger.info("sts GetSessionToken: %s for %s (request %s)", credential.access_key_id, user.arn, call.request_id)
     return Answer({"Credentials": _credentials(credential)})
 
 
 def assume_role(call: Call) -> Answer:
-    """``{RoleArn, RoleSessionName, DurationSeconds?, Policy?, Tags?, TransitiveTagKeys?, SourceIdentity?,
-    ExternalId?, SerialNumber? + TokenCode?}`` -> temporary credentials of a role session."""
+    """``{RoleArn, RoleSessionName, DurationSeconds?, Policy?, PolicyArns?, Tags?, TransitiveTagKeys?,
+    SourceIdentity?, ExternalId?, SerialNumber? + TokenCode?}`` -> temporary credentials of a role session."""
     principal = call.principal()
     _fields(call.body, ("RoleArn", "RoleSessionName"), _ASSUME_ROLE_OPTIONAL)
     role_arn = _role_arn(call.body)
@@ -336,12 +373,17 @@ def assume_role(call: Call) -> Answer:
     if not _SESSION_NAME.fullmatch(session_name):
         raise InvalidParameterError("RoleSessionName must be 2 to 64 letters, digits or any of _+=,.@-")
     policy = _session_policy(call.body)
+    arns = policy_arns(call.body, policy)
     iam = call.iam
     attributes = session_attributes(call.body, _calling_role_session(call, principal))
-    packed = packed_size(policy, attributes.tags) if policy is not None or attributes.tags else None
+    packed = packed_size(policy, attributes.tags, arns) if policy is not None or arns or attributes.tags else None
     context = {"sts:RoleSessionName": session_name, **attributes.context()}
     if "ExternalId" in call.body:
         context["sts:ExternalId"] = _external_id(call.body)
+    if principal.type is PrincipalType.ACCOUNT:
+        # AWS STS: root user credentials cannot call AssumeRole, whatever the trust policy says.
+        logger.info("sts AssumeRole refused for %s (request %s): a root user", principal.arn, call.request_id)
+        raise AccessDeniedError(_ROOT_CANNOT_ASSUME)
     role = iam.snapshot.role(role_arn)
     if role is None:
         # One answer whether the role is missing or not assumable by this caller (as AWS does).
@@ -367,13 +409,14 @@ def assume_role(call: Call) -> Answer:
     if mfa_time is None and principal.mfa_present:
         mfa_time = principal.mfa_time
     source_identity = attributes.source_identity
-    credential = iam.temporary.issue(
+    credential = iam.credentials.temporary.issue(
         kind="role", arn=role.arn, session_name=session_name, now=call.now, duration=duration, mfa_time=mfa_time,
-        session_policy=policy, tags=attributes.tags, source=principal.arn, principal_id=role.id,
+        session_policy=_with_managed(call, policy, arns, role.account), tags=attributes.tags, source=principal.arn,
+        principal_id=role.id,
         context={SOURCE_IDENTITY_KEY: source_identity} if source_identity is not None else None,
         transitive_tag_keys=attributes.transitive,
     )
-    session = iam.principal_for_temporary(credential)
+    session = iam.credentials.principal_for_temporary(credential)
     logger.info("sts AssumeRole: %s as %s for %s (request %s)", credential.access_key_id, session.arn, principal.arn,
                 call.request_id)
     answer: dict[str, Any] = {"Credentials": _credentials(credential),
@@ -383,6 +426,21 @@ def assume_role(call: Call) -> Answer:
     if source_identity is not None:
         answer["SourceIdentity"] = source_identity
     return Answer(answer)
+
+
+def _with_managed(call: Call, policy: str | None, arns: Sequence[str], account: str) -> str | None:
+    """The session policy a session keeps: the inline ``Policy`` and the managed session policies ``PolicyArns``
+    names, as one document (``session_policy_text``), found only once the caller may assume the role."""
+    iam = call.iam
+    managed = managed_session_policies(arns, iam.snapshot.policies, partition=iam.settings.partition,
+                                       account=account)
+    combined = session_policy_text(policy, managed)
+    if managed and combined is not None:
+        try:
+            parse_policy(combined, kind=PolicyKind.SESSION, policy_id="session-policy")
+        except PolicyValidationError as exc:
+            raise MalformedPolicyDocumentError(f"The session policies together are invalid: {exc}") from None
+    return combined
 
 
 def _not_authorized(principal: Principal, action: str, role_arn: str) -> str:
@@ -401,7 +459,7 @@ def _calling_role_session(call: Call, principal: Principal) -> TemporaryCredenti
     pass on), or None for any other caller."""
     if principal.type is not PrincipalType.ASSUMED_ROLE or principal.access_key_id is None:
         return None
-    credential = call.iam.temporary.lookup(principal.access_key_id)
+    credential = call.iam.credentials.temporary.lookup(principal.access_key_id)
     if credential is None:  # revoked or expired since the signature was checked
         raise AuthenticationError("The security token included in the request is expired or revoked.",
                                   code="ExpiredToken", scheme="AWS4-HMAC-SHA256")
@@ -423,23 +481,28 @@ def _request_mfa(call: Call, principal: Principal) -> float | None:
 
 
 def assume_role_with_web_identity(call: Call) -> Answer:
-    """``{WebIdentityToken, RoleArn?, DurationSeconds?, RoleSessionName?}`` -> role credentials; the outside token
-    is the credential. The session is named by the provider's ``session_name_claim`` (the token's subject by
-    default), so its ARN says whose token it was: a ``RoleSessionName`` (AWS clients always send one) is checked
-    like AssumeRole's and otherwise not used."""
-    _fields(call.body, ("WebIdentityToken",), ("RoleArn", "DurationSeconds", "RoleSessionName"))
+    """``{WebIdentityToken, RoleArn?, DurationSeconds?, RoleSessionName?, Policy?, PolicyArns?}`` -> role
+    credentials; the outside token is the credential. The session is named by the provider's
+    ``session_name_claim`` (the token's subject by default), so its ARN says whose token it was: a
+    ``RoleSessionName`` (AWS clients always send one) is checked like AssumeRole's and otherwise not used. The
+    session policies narrow the session as AssumeRole's do."""
+    _fields(call.body, ("WebIdentityToken",), ("RoleArn", "DurationSeconds", "RoleSessionName", "Policy",
+                                               "PolicyArns"))
     token = _text(call.body, "WebIdentityToken", max_chars=_MAX_TOKEN_CHARS)
+    policy = _session_policy(call.body)
+    arns = policy_arns(call.body, policy)
     role_arn = _role_arn(call.body) if "RoleArn" in call.body else None
     if "RoleSessionName" in call.body and not _SESSION_NAME.fullmatch(
             _text(call.body, "RoleSessionName", max_chars=64)):
         raise InvalidParameterError("RoleSessionName must be 2 to 64 letters, digits or any of _+=,.@-")
     iam = call.iam
-    if iam.web_identity is None:
+    if iam.credentials.web_identity is None:
         raise InvalidTokenError("No outside identity provider is configured, so no web identity token is accepted.",
                                 code="InvalidIdentityToken")
-    verified = iam.web_identity.verify(token, now=call.now)
+    verified = iam.credentials.web_identity.verify(token, now=call.now)
     provider = next(p for p in iam.settings.web_identity if p.issuer.issuer == verified.issuer)
-    iam.honoured_until(token, verified, provider, call.now)  # an outside token older than max_token_lifetime: no
+    # An outside token older than max_token_lifetime: no.
+    iam.credentials.honoured_until(token, verified, provider, call.now)
     wanted = role_arn or provider.role
     role = iam.snapshot.role(wanted)
     refused = ("Not authorized to perform sts:AssumeRoleWithWebIdentity on resource: "
@@ -447,18 +510,20 @@ def assume_role_with_web_identity(call: Call) -> Answer:
     if role is None:
         logger.info("sts AssumeRoleWithWebIdentity refused (request %s): no role %s", call.request_id, wanted)
         raise AccessDeniedError(refused)
-    session, decision = iam.assume_role_with_web_identity(provider, verified, now=call.now, role=role.arn,
-                                                          request=call.request, source_ip=call.source_ip)
+    session, decision = iam.credentials.assume_role_with_web_identity(
+        provider, verified, now=call.now, role=role.arn, request=call.request, source_ip=call.source_ip)
     if session is None or session.session_name is None:
         logger.info("sts AssumeRoleWithWebIdentity refused (request %s): %s", call.request_id, decision.message)
         raise AccessDeniedError(refused, decision=decision)
     duration = _duration(call.body, "DurationSeconds", maximum=min(role.max_session_duration,
                                                                     iam.settings.sts_max_duration),
                          why=f" (the role's maximum session duration is {role.max_session_duration} seconds)")
-    credential = iam.temporary.issue(kind="role", arn=role.arn, session_name=session.session_name, now=call.now,
-                                     duration=duration, tags=provider.session_tags(verified.claims),
-                                     source=provider.name, context=session.extra_context,
-                                     principal_id=role.id)
+    tags = provider.session_tags(verified.claims)
+    packed = packed_size(policy, tags, arns) if policy is not None or arns else None
+    credential = iam.credentials.temporary.issue(kind="role", arn=role.arn, session_name=session.session_name,
+                                                 now=call.now, duration=duration, tags=tags, source=provider.name,
+                                                 context=session.extra_context, principal_id=role.id,
+                                                 session_policy=_with_managed(call, policy, arns, role.account))
     logger.info("sts AssumeRoleWithWebIdentity: %s as %s for a token of %s (request %s)", credential.access_key_id,
                 session.arn, provider.name, call.request_id)
     answer: dict[str, Any] = {"Credentials": _credentials(credential),
@@ -467,6 +532,8 @@ def assume_role_with_web_identity(call: Call) -> Answer:
     audience = verified.claims.get("aud")
     if isinstance(audience, str):
         answer["Audience"] = audience
+    if packed is not None:
+        answer["PackedPolicySize"] = packed
     return Answer(answer)
 
 
@@ -487,7 +554,7 @@ def revoke(call: Call) -> Answer:
     # One answer whether the key is unknown, expired or not revocable by this caller: no probing for live keys.
     refused = (f"User: {principal.arn} is not authorized to perform: sts:RevokeCredentials on access key {key_id}, "
                "or the credentials have already expired or been revoked")
-    temporary = call.iam.temporary.lookup(key_id)
+    temporary = call.iam.credentials.temporary.lookup(key_id)
     if temporary is None:
         raise AccessDeniedError(refused)
     if principal.access_key_id != key_id:
@@ -497,7 +564,7 @@ def revoke(call: Call) -> Answer:
             logger.info("sts revoke refused for %s (request %s): %s", principal.arn, call.request_id,
                         decision.message)
             raise AccessDeniedError(refused, decision=decision)
-    call.iam.temporary.revoke(key_id)
+    call.iam.credentials.temporary.revoke(key_id)
     logger.info("sts revoke: %s (of %s) by %s (request %s)", key_id, temporary.arn, principal.arn, call.request_id)
     return Answer({"AccessKeyId": key_id, "Revoked": True})
 

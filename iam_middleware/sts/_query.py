@@ -20,22 +20,21 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 from .._authn import SigV4Authenticator
-from .._exceptions import (
-    AccessDeniedError,
-    AuthenticationError,
-    BadRequestError,
-    IAMError,
-    InvalidTokenError,
-    MissingCredentialError,
-    OTPError,
+from .._awsquery import (
+    InvalidActionError,
+    MalformedQueryError,
+    MissingActionError,
+    aws_status,
+    form_parameters,
+    xml_reply,
 )
+from .._exceptions import AccessDeniedError, IAMError, InvalidTokenError, MissingCredentialError
 from .._request import RequestView
 from ..authenticators._jwt import TokenExpiredError
 from ..gate import Gate, Reply, RequestContext
-from ._errors import InvalidParameterError, MissingParameterError, UnsupportedMediaTypeError
+from ._errors import InvalidParameterError, MissingParameterError
 from ._handle import MethodNotAllowedError
 from ._operations import (
     Answer,
@@ -47,7 +46,8 @@ from ._operations import (
 )
 from ._xml import error_document, response_document
 
-__all__ = ["ACTIONS", "SIGNING_NAME", "VERSION", "handle_query", "query_refused"]
+__all__ = ["ACTIONS", "SIGNING_NAME", "VERSION", "InvalidActionError", "MalformedQueryError", "MissingActionError",
+           "handle_query", "query_refused"]
 
 logger = logging.getLogger("iam_middleware.sts")
 
@@ -62,25 +62,7 @@ _MEMBER = re.compile(r"member\.([1-9][0-9]{0,2})(?:\.([A-Za-z]+))?")
 # Parameter kinds: a string, a whole number, a list of strings (``X.member.N``), a list of tags
 # (``X.member.N.Key`` and ``.Value``).
 _STRING, _INTEGER, _STRINGS, _TAGS = "string", "integer", "strings", "tags"
-
-
-class MissingActionError(BadRequestError):
-    """A Query call without ``Action``."""
-
-    code = "MissingAction"
-
-
-class InvalidActionError(BadRequestError):
-    """A Query call whose ``Action`` is not one this service takes."""
-
-    code = "InvalidAction"
-
-
-class MalformedQueryError(BadRequestError):
-    """Parameters that cannot be read as one form: not ASCII, broken pairs, a name given twice, or a POST that
-    also carries a query."""
-
-    code = "MalformedQueryString"
+_ARNS = "arns"  # a list of policy descriptors (``X.member.N.arn``), as the operations take ``[{"arn": ...}]``
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +92,10 @@ ACTIONS: Mapping[str, Action] = {
     "AssumeRole": Action(assume_role, _same(
         RoleArn=_STRING, RoleSessionName=_STRING, DurationSeconds=_INTEGER, Policy=_STRING, Tags=_TAGS,
         TransitiveTagKeys=_STRINGS, SourceIdentity=_STRING, ExternalId=_STRING, SerialNumber=_STRING,
-        TokenCode=_STRING)),
+        TokenCode=_STRING, PolicyArns=_ARNS)),
     "AssumeRoleWithWebIdentity": Action(assume_role_with_web_identity, _same(
-        WebIdentityToken=_STRING, RoleArn=_STRING, RoleSessionName=_STRING, DurationSeconds=_INTEGER),
+        WebIdentityToken=_STRING, RoleArn=_STRING, RoleSessionName=_STRING, DurationSeconds=_INTEGER,
+        Policy=_STRING, PolicyArns=_ARNS),
         signed=False),
 }
 
@@ -126,12 +109,14 @@ def handle_query(gate: Gate, context: RequestContext, raw: bytes, content_type: 
         request = context.request.with_body(raw)
         parameters = _parameters(request, raw, content_type)
         name, action = _action(parameters, request.method)
-        verifier = iam.sigv4.for_service(SIGNING_NAME)
+        verifier = iam.credentials.sigv4.for_service(SIGNING_NAME)
         if action.signed and not verifier.recognizes(request):
             raise MissingCredentialError(f"Request is missing Authentication Token: sign {name} with AWS Signature "
                                          f"Version 4 for the signing name {SIGNING_NAME!r}.")
+        # The keys that sign here are tracked as on any route: GetAccessKeyLastUsed shows the service "sts".
+        signer = SigV4Authenticator(iam.credentials, verifier, last_used=iam.last_used)
         call = Call(iam, request, _body(name, action, parameters), now=context.now, source_ip=context.source_ip,
-                    request_id=context.request_id, authenticators=(SigV4Authenticator(iam, verifier),))
+                    request_id=context.request_id, authenticators=(signer,))
         answer = action.operation(call)
     except IAMError as error:
         logger.info("sts Query %s refused (request %s): %s %s", context.path, context.request_id, error.status_code,
@@ -154,60 +139,27 @@ def query_refused(gate: Gate, context: RequestContext, error: IAMError) -> Reply
 
 
 def _aws_error(error: IAMError) -> tuple[int, str]:
-    """The status and code AWS STS answers for a refusal: it never answers 401, a credential that does not verify is
-    403 with the signature's code (400 for an incomplete or expired signature), a one-time code that fails is
-    ``AccessDenied``, and an outside token that does not verify is 400 ``InvalidIdentityToken`` (or
-    ``ExpiredTokenException``). Every other refusal keeps the JSON API's status and code."""
+    """The status and code AWS STS answers for a refusal: an outside token that does not verify is 400
+    ``InvalidIdentityToken`` (or ``ExpiredTokenException``); the rest as every Query service answers
+    (``aws_status``: never 401, a signature's own code, a failed one-time code is ``AccessDenied``)."""
     if isinstance(error, TokenExpiredError):
         return 400, "ExpiredTokenException"
     if isinstance(error, InvalidTokenError):  # no bearer token reaches this API: the token is a web identity's
         return 400, "InvalidIdentityToken"
-    if isinstance(error, OTPError):
-        return 403, "AccessDenied"
-    if isinstance(error, AuthenticationError):
-        return (400 if error.code in ("IncompleteSignature", "RequestExpired") else 403), error.code
-    return error.status_code, error.code
+    return aws_status(error)
 
 
 def _reply(status: int, payload: bytes, request_id: str, extra: list[tuple[str, str]] | None = None) -> Reply:
-    # botocore reads the request id from x-amzn-requestid; credentials are never cached on the way.
-    headers = [("content-type", "text/xml"), ("content-length", str(len(payload))), ("cache-control", "no-store"),
-               ("x-amzn-requestid", request_id), ("x-request-id", request_id), *(extra or ())]
-    return Reply(status, headers, payload)
+    return xml_reply(status, payload, request_id, extra or ())
 
 
 def _parameters(request: RequestView, raw: bytes, content_type: str | None) -> dict[str, str]:
     """The call's parameters: a POST's form body, or a GET's query (without a presigned URL's ``X-Amz-*``)."""
-    if request.method == "POST":
-        if request.query_string:
-            raise MalformedQueryError("A POST carries its parameters in the form body only, not in the query string.")
-        media_type, _, options = (content_type or "").partition(";")
-        charset = options.strip().lower().removeprefix("charset=").strip('"')
-        if raw and (media_type.strip().lower() != "application/x-www-form-urlencoded"
-                    or charset not in ("", "utf-8")):
-            raise UnsupportedMediaTypeError("Send the Query API's parameters as application/x-www-form-urlencoded "
-                                            "(UTF-8); the JSON operations are at /<Operation>.")
-        pairs = _pairs(raw)
-    elif request.method == "GET":
-        pairs = [(name, value) for name, value in _pairs(request.query_string) if not name.startswith("X-Amz-")]
-    else:
-        raise MethodNotAllowedError("The Query API takes POST (and GET for GetCallerIdentity).",
-                                    headers={"Allow": "GET, POST"})
-    parameters: dict[str, str] = {}
-    for name, value in pairs:
-        if name in parameters:
-            raise MalformedQueryError(f"The parameter {name[:_MAX_NAME]!r} is given more than once.")
-        parameters[name] = value
-    return parameters
-
-
-def _pairs(data: bytes) -> list[tuple[str, str]]:
-    try:
-        return parse_qsl(data.decode("ascii"), keep_blank_values=True, strict_parsing=True, encoding="utf-8",
-                         errors="strict", max_num_fields=_MAX_PARAMETERS)
-    except ValueError:  # UnicodeDecodeError included; the cause may quote the caller's bytes, so it is not kept
-        raise MalformedQueryError(f"The parameters are not a form of at most {_MAX_PARAMETERS} name=value pairs "
-                                  "(percent-encoded UTF-8).") from None
+    return form_parameters(
+        request, raw, content_type, get=True, max_parameters=_MAX_PARAMETERS,
+        media_hint="Send the Query API's parameters as application/x-www-form-urlencoded (UTF-8); the JSON "
+                   "operations are at /<Operation>.",
+        methods_hint="The Query API takes POST (and GET for GetCallerIdentity).")
 
 
 def _action(parameters: Mapping[str, str], method: str) -> tuple[str, Action]:
@@ -258,6 +210,7 @@ def _body(name: str, action: Action, parameters: Mapping[str, str]) -> dict[str,
         member = _MEMBER.fullmatch(rest)
         if member is None or (member.group(2) is None) != (kind == _STRINGS):
             form = f"{head}.member.N.Key and {head}.member.N.Value" if kind == _TAGS else f"{head}.member.N"
+            form = f"{head}.member.N.arn" if kind == _ARNS else form
             raise InvalidParameterError(f"{parameter[:_MAX_NAME]!r} is not a member of {head}: send {form}.")
         index = int(member.group(1))
         if kind == _STRINGS:

@@ -11,6 +11,10 @@ https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_control-acc
   session that has one keeps it, and asking for another one is refused.
 - The session policy and the session tags, packed together, must fit one limit: ``PackedPolicySize`` is the
   percentage used; past 100 the call is refused with ``PackedPolicyTooLarge``.
+- ``PolicyArns`` (managed session policies, https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html
+  #policies_session): at most 10 ARNs of the directory's named policies, in the role's account; with the inline
+  ``Policy`` they are the session's policies, which its permissions are intersected with. Their ARNs count in the
+  packed size, and their text and the inline policy's together are at most 2,048 characters.
 
 The rules only read and check; which trust-policy permissions the result needs (``sts:TagSession``,
 ``sts:SetSourceIdentity``) is ``SessionAttributes.actions``, decided by the AssumeRole operation.
@@ -23,15 +27,18 @@ import math
 import re
 import unicodedata
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from .. import _json
 from .._temporary import TemporaryCredential
+from ..policy import Policy
 from ._errors import InvalidParameterError, PackedPolicyTooLargeError
 
-__all__ = ["SOURCE_IDENTITY_KEY", "SessionAttributes", "packed_size", "session_attributes"]
+__all__ = ["SOURCE_IDENTITY_KEY", "SessionAttributes", "managed_session_policies", "packed_size", "policy_arns",
+           "session_attributes", "session_policy_text"]
 
 #: Where a credential keeps its source identity: its condition keys (``aws:SourceIdentity`` on every request).
 SOURCE_IDENTITY_KEY = "aws:sourceidentity"
@@ -44,6 +51,11 @@ _SOURCE_IDENTITY = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 #: The packed budget, in bytes of the compressed policy and tags: a session policy of the largest size AWS allows
 #: (2,048 characters) always fits, whatever it holds, and leaves room for tags.
 _PACKED_BUDGET = 4096
+_MAX_POLICY_ARNS = 10
+_POLICY_ARN_CHARS = (20, 2048)
+#: AWS's limit on the plaintext of the inline and managed session policies together.
+_MAX_SESSION_POLICY_CHARS = 2048
+_CURRENT_VERSION = "2012-10-17"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +127,114 @@ def session_attributes(body: Mapping[str, Any], caller: TemporaryCredential | No
         requested_transitive=requested_transitive, requested_source_identity=source)
 
 
-def packed_size(policy: str | None, tags: Mapping[str, str]) -> int:
-    """The percentage of the packed limit the session policy and session tags use (AWS's ``PackedPolicySize``);
-    past 100, ``PackedPolicyTooLargeError``."""
-    packed = zlib.compress(json.dumps([policy, sorted(tags.items())], separators=(",", ":")).encode(), 9)
+def packed_size(policy: str | None, tags: Mapping[str, str], policy_arns: Sequence[str] = ()) -> int:
+    """The percentage of the packed limit the session policy, the managed session policies' ARNs and the session
+    tags use (AWS's ``PackedPolicySize``); past 100, ``PackedPolicyTooLargeError``."""
+    parts: list[Any] = [policy, sorted(tags.items())]
+    if policy_arns:
+        parts.append(list(policy_arns))
+    packed = zlib.compress(json.dumps(parts, separators=(",", ":")).encode(), 9)
     percent = math.ceil(100 * len(packed) / _PACKED_BUDGET)
     if percent > 100:
         raise PackedPolicyTooLargeError(f"The session policy and session tags packed together use {percent}% of "
                                         "the limit; send a shorter policy or fewer tags.")
     return percent
+
+
+def policy_arns(body: Mapping[str, Any], inline: str | None) -> tuple[str, ...]:
+    """The ARNs of ``PolicyArns`` (``[{"arn": ...}]``, at most 10, a repeat counted once), checked as text: what
+    they name is found by ``managed_session_policies`` once the caller may assume the role."""
+    raw = body.get("PolicyArns", [])
+    if not isinstance(raw, list) or len(raw) > _MAX_POLICY_ARNS:
+        raise InvalidParameterError(f"PolicyArns must be a list of at most {_MAX_POLICY_ARNS} objects {{arn}}.")
+    arns: dict[str, None] = {}
+    for entry in raw:
+        if not isinstance(entry, dict) or set(entry) != {"arn"}:
+            raise InvalidParameterError("Each member of PolicyArns must be an object with exactly arn.")
+        arn = entry["arn"]
+        if not isinstance(arn, str) or not _POLICY_ARN_CHARS[0] <= len(arn) <= _POLICY_ARN_CHARS[1]:
+            raise InvalidParameterError(f"A policy ARN is {_POLICY_ARN_CHARS[0]} to {_POLICY_ARN_CHARS[1]} "
+                                        "characters.")
+        arns[arn] = None
+    plaintext = len(inline or "") + sum(map(len, arns))
+    if plaintext > _MAX_SESSION_POLICY_CHARS:
+        raise InvalidParameterError(f"Policy and PolicyArns together are {plaintext} characters; at most "
+                                    f"{_MAX_SESSION_POLICY_CHARS} are allowed.")
+    return tuple(arns)
+
+
+def managed_session_policies(arns: Sequence[str], policies: Mapping[str, Policy], *, partition: str,
+                             account: str) -> tuple[tuple[str, Policy], ...]:
+    """(ARN, policy) of each managed session policy: a named policy of the directory, in the role's ``account``
+    (``arn:<partition>:iam::<account>:policy/<name>``; the directory's policies have no path)."""
+    prefix = f"arn:{partition}:iam::{account}:policy/"
+    found: list[tuple[str, Policy]] = []
+    for arn in arns:
+        name = arn[len(prefix):] if arn.startswith(prefix) else ""
+        policy = policies.get(name) if name and "/" not in name else None
+        if policy is None:
+            raise InvalidParameterError(f"Policy {arn} does not exist: a managed session policy is a policy of the "
+                                        f"directory, named {prefix}<name>.")
+        found.append((arn, policy))
+    return tuple(found)
+
+
+def session_policy_text(inline: str | None, managed: Sequence[tuple[str, Policy]]) -> str | None:
+    """The one policy a session keeps for its inline and managed session policies: every statement of each, as
+    evaluating them together would (any statement's Allow counts, any Deny wins). A document of an older version
+    keeps its ``${...}`` as literal text (written ``${$}{...}``), repeated ``Sid``s are numbered; None without any."""
+    if not managed:
+        return inline
+    documents: list[Mapping[str, Any]] = [_json.loads(inline)] if inline is not None else []
+    documents.extend(policy.document for _, policy in managed)
+    statements: list[dict[str, Any]] = []
+    sids: set[str] = set()
+    for document in documents:
+        listed = document.get("Statement", [])
+        for raw in (listed if isinstance(listed, list) else [listed]):
+            statement = _plain(raw)
+            if document.get("Version") != _CURRENT_VERSION:
+                statement = _literal_variables(statement)
+            sid = statement.get("Sid")
+            if isinstance(sid, str) and sid:
+                unique, n = sid, 2
+                while unique in sids:
+                    unique, n = f"{sid}{n}", n + 1
+                sids.add(unique)
+                statement["Sid"] = unique
+            statements.append(statement)
+    return json.dumps({"Version": _CURRENT_VERSION, "Statement": statements}, separators=(",", ":"))
+
+
+def _plain(value: Any) -> Any:
+    """A policy document's value as plain JSON types (the compiled policy keeps read-only views)."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _literal_variables(statement: dict[str, Any]) -> dict[str, Any]:
+    """A statement of a policy without ``Version: 2012-10-17``, where ``${...}`` is text, for a 2012-10-17 policy:
+    every ``$`` of its resources and condition values written as ``${$}``."""
+
+    def literal(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace("$", "${$}")
+        if isinstance(value, list):
+            return [literal(item) for item in value]
+        return value
+
+    for element in ("Resource", "NotResource"):
+        if element in statement:
+            statement[element] = literal(statement[element])
+    conditions = statement.get("Condition")
+    if isinstance(conditions, dict):
+        statement["Condition"] = {operator: ({key: literal(value) for key, value in pairs.items()}
+                                             if isinstance(pairs, dict) else pairs)
+                                  for operator, pairs in conditions.items()}
+    return statement
 
 
 def _tags(raw: Any) -> dict[str, str]:

@@ -122,8 +122,8 @@ _WSGI_JOINS = ("WSGI servers join a repeated header into one value, which the ga
                "does Envoy for the authorizer (the upstream behind it reads the merged value too)")
 NO_WS: dict[str, Answer | None] = {"flask": None, "django-wsgi": None, "django-asgi": None, "authz-nginx": None,
                                    "authz-envoy": None}
-_NO_WS = ("Flask and Django (without Channels) have no websockets; the gateways' authorizer does not decide "
-          "handshakes yet (docs/gateways.md)")
+_NO_WS = ("Flask and Django (without Channels) have no websockets; the simulated gateways speak plain HTTP only "
+          "(the authorizer's handshakes run through the real nginx: tests/gateways/test_nginx.py)")
 _NO_BODY = ("nginx never forwards the body to auth_request: a signature over a payload is refused as unverifiable "
             "(docs/gateways.md)")
 _ENVOY_JOINS = {"authz-envoy": Answer(401, "InvalidToken")}

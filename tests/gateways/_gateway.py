@@ -8,6 +8,8 @@ of its own), with its files in a temporary folder, and is stopped by the fixture
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import os
 import re
@@ -26,6 +28,10 @@ import httpx
 import pytest
 import uvicorn
 from _redis_server import free_port
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from iam_middleware import IAM
 from iam_middleware.authz import Authorizer
@@ -171,19 +177,43 @@ def upstream(node: str, log: Path) -> Iterator[int]:
         yield port
 
 
-def doc_block_for(port: int, authz_port: int, api_port: int) -> str:
-    """The docs' nginx block with its three ports changed, and nothing else."""
+def tls_files(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files in ``folder``: (certificate, key)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .sign(key, hashes.SHA256()))
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = folder / "gateway.crt", folder / "gateway.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def doc_block_for(port: int, authz_port: int, api_port: int, tls: tuple[Path, Path] | None = None) -> str:
+    """The docs' nginx block with its three ports changed, and nothing else; with ``tls`` (certificate, key) the
+    listener takes HTTPS instead."""
     block = doc_block("nginx")
-    for placeholder, value in ((_DOC_LISTEN, f"listen 127.0.0.1:{port};"), (_DOC_AUTHZ, f"127.0.0.1:{authz_port}"),
+    listen = f"listen 127.0.0.1:{port};"
+    if tls is not None:
+        listen = f"listen 127.0.0.1:{port} ssl;\n    ssl_certificate {tls[0]};\n    ssl_certificate_key {tls[1]};"
+    for placeholder, value in ((_DOC_LISTEN, listen), (_DOC_AUTHZ, f"127.0.0.1:{authz_port}"),
                                (_DOC_API, f"127.0.0.1:{api_port}")):
         assert block.count(placeholder) == 1, placeholder
         block = block.replace(placeholder, value)
     return block
 
 
-def nginx_config(prefix: Path, port: int, authz_port: int, api_port: int) -> str:
+def nginx_config(prefix: Path, port: int, authz_port: int, api_port: int,
+                 tls: tuple[Path, Path] | None = None) -> str:
     """An nginx.conf around the docs' block: foreground, its own pid, log and temporary folders under ``prefix``."""
-    block = doc_block_for(port, authz_port, api_port)
+    block = doc_block_for(port, authz_port, api_port, tls)
     temporary = "\n".join(f"    {kind}_temp_path {prefix / kind};"
                           for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     # As root, nginx would run its worker as nobody, which cannot enter the test's private temporary folder.
@@ -194,12 +224,13 @@ def nginx_config(prefix: Path, port: int, authz_port: int, api_port: int) -> str
 
 
 @contextmanager
-def nginx(binary_path: str, prefix: Path, authz_port: int, api_port: int) -> Iterator[int]:
-    """The real nginx in front of the authorizer and the upstream, on a free loopback port."""
+def nginx(binary_path: str, prefix: Path, authz_port: int, api_port: int,
+          tls: tuple[Path, Path] | None = None) -> Iterator[int]:
+    """The real nginx in front of the authorizer and the upstream, on a free loopback port (HTTPS with ``tls``)."""
     port = free_port()
-    prefix.mkdir()
+    prefix.mkdir(exist_ok=True)
     config = prefix / "nginx.conf"
-    config.write_text(nginx_config(prefix, port, authz_port, api_port))
+    config.write_text(nginx_config(prefix, port, authz_port, api_port, tls))
     command = [binary_path, "-p", str(prefix), "-c", str(config), "-e", str(prefix / "startup.log")]
     with running(command, port, "nginx", prefix / "output.log"):
         yield port

@@ -278,3 +278,67 @@ def test_the_scheme_is_the_gateways_never_the_clients(stack: Stack) -> None:
     assert_refused(stack, stack.get("/secure-reports", headers=dave), 403, "AccessDenied")  # http: not secure
     claims = {**dave, "X-Forwarded-Proto": "https", "X-Original-URL": f"https://127.0.0.1:{stack.port}/secure-reports"}
     assert_refused(stack, stack.get("/secure-reports", headers=claims), 403, "AccessDenied")
+
+
+# Websocket handshakes -------------------------------------------------------------------------------------------
+
+WEBSOCKET = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+             "Sec-WebSocket-Version": "13"}
+
+
+def handshake(stack: Stack, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    return raw_request(stack.port, "GET", path, {**WEBSOCKET, **headers})
+
+
+def test_an_allowed_handshake_reaches_the_upstream_with_the_principal(stack: Stack) -> None:
+    status, headers, _ = handshake(stack, "/orders/feed", stack.bearer("alice"))
+    assert status == 101 and headers["upgrade"] == "websocket"
+    received = only_request(stack)
+    assert received["upgraded"] and received["target"] == "/orders/feed"
+    forwarded = headers_of(received)
+    assert forwarded["upgrade"] == ["websocket"] and forwarded["connection"] == ["upgrade"]
+    assert forwarded["x-iam-principal-arn"] == [ALICE]
+
+
+def test_a_handshake_without_a_credential_never_reaches_the_upstream(stack: Stack) -> None:
+    status, headers, body = handshake(stack, "/orders/feed", {})
+    assert status == 401 and b'"MissingAuthenticationToken"' in body and headers["content-type"] == "application/json"
+    assert seen(stack.api_port) == []
+
+
+def test_a_cross_site_handshake_with_the_session_cookie_is_refused(stack: Stack) -> None:
+    cookie = {"Cookie": f"{stack.iam.settings.cookie_name}={session_token(stack.iam, 'alice')}"}
+    status, _, body = handshake(stack, "/orders/feed", {**cookie, "Origin": "https://evil.example"})
+    assert status == 403 and b'"CSRFCheckFailed"' in body
+    assert seen(stack.api_port) == []
+    status, _, body = handshake(stack, "/orders/feed", cookie)  # neither Origin nor Referer: not shown same-site
+    assert status == 403 and b'"CSRFCheckFailed"' in body
+    assert seen(stack.api_port) == []
+    status, _, _ = handshake(stack, "/orders/feed", {**cookie, "Origin": stack.base})
+    assert status == 101 and only_request(stack)["upgraded"]
+
+
+def test_the_same_cookie_on_a_plain_get_needs_no_origin(stack: Stack) -> None:
+    cookie = {"Cookie": f"{stack.iam.settings.cookie_name}={session_token(stack.iam, 'alice')}"}
+    assert stack.get("/orders/feed", headers={**cookie, "Origin": "https://evil.example"}).status_code == 200
+    assert not only_request(stack).get("upgraded")
+
+
+def test_a_path_without_a_websocket_rule_is_governed_by_its_get_rule(stack: Stack) -> None:
+    status, _, _ = handshake(stack, "/orders/42", stack.bearer("alice"))  # GET /orders/{order_id}
+    assert status == 101 and only_request(stack)["upgraded"]
+    status, _, body = handshake(stack, "/orders", stack.bearer("alice"))  # POST only: no rule governs a handshake
+    assert status == 403 and b'"AccessDenied"' in body
+    assert seen(stack.api_port) == []
+
+
+def test_a_client_cannot_claim_an_upgrade_it_does_not_make(stack: Stack) -> None:
+    # X-Original-Upgrade is set by the configuration ($http_upgrade): a client's own is replaced, so a plain GET
+    # with it is decided as the GET it is, and a handshake cannot pass itself off as a plain GET either.
+    cookie = {"Cookie": f"{stack.iam.settings.cookie_name}={session_token(stack.iam, 'alice')}"}
+    response = stack.get("/orders/feed", headers={**cookie, "X-Original-Upgrade": "websocket",
+                                                  "Origin": "https://evil.example"})
+    assert response.status_code == 200 and not only_request(stack).get("upgraded")
+    status, _, _ = handshake(stack, "/orders/feed", {**cookie, "X-Original-Upgrade": "",
+                                                     "Origin": "https://evil.example"})
+    assert status == 403 and seen(stack.api_port) == []

@@ -85,7 +85,7 @@ def test_a_revoked_session_stops_within_the_session_cache_bound(setup: tuple[IAM
     iam, clock, app, _ = setup
     token = session_token(iam, "alice")
     assert call(app, "GET", "/nginx", nginx(token)).status == 200
-    iam.sessions.revoke(iam.sessions.verify(token, now=clock.now).session_id)
+    iam.credentials.sessions.revoke(iam.credentials.sessions.verify(token, now=clock.now).session_id)
     clock.now += iam.settings.session_cache_seconds
     assert call(app, "GET", "/nginx", nginx(token)).status == 401
 

@@ -130,7 +130,7 @@ def test_assume_role_is_aws_xml_with_tags_and_source_identity(clock: Clock) -> N
     assert result["AssumedRoleUser"] == {"Arn": f"arn:app:sts::{ACCOUNT}:assumed-role/partner/q-1",
                                          "AssumedRoleId": f"{role.id}:q-1"}
     assert result["SourceIdentity"] == "alice" and 0 < int(result["PackedPolicySize"]) <= 100
-    record = iam.temporary.lookup(result["Credentials"]["AccessKeyId"])
+    record = iam.credentials.temporary.lookup(result["Credentials"]["AccessKeyId"])
     assert record is not None and dict(record.tags) == {"team": "blue", "cost": ""}
     assert record.transitive_tag_keys == ("team",)
     # An empty list is sent as "Tags=" by botocore.

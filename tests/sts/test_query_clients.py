@@ -215,5 +215,5 @@ def test_the_aws_cli_sends_session_tags_and_source_identity(live: Live, tmp_path
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["SourceIdentity"] == "alice"
-    record = live.iam.temporary.lookup(answer["Credentials"]["AccessKeyId"])
+    record = live.iam.credentials.temporary.lookup(answer["Credentials"]["AccessKeyId"])
     assert record is not None and dict(record.tags) == {"team": "blue"} and record.transitive_tag_keys == ("team",)

@@ -158,7 +158,7 @@ def test_role_chaining_keeps_transitive_tags_and_the_source_identity(client: Cli
     # team passed on (with the key's spelling of Tags), cost did not; the auditor role has no tags of its own.
     assert keys["aws:PrincipalTagKeys"] == ["team"] and keys["aws:sourceidentity"] == "alice"
     assert allowed(iam, key, "orders:GetOrder") and allowed(iam, key, "orders:ListOrders")
-    record = iam.temporary.lookup(key[0])
+    record = iam.credentials.temporary.lookup(key[0])
     assert record is not None and record.transitive_tag_keys == ("team",)
     # ...and on again from the auditor session: still transitive, the same source identity.
     data = directory()

@@ -33,7 +33,7 @@ def reloaded(iam: IAM, change: Any = None) -> None:
     data = demo_data()
     if change is not None:
         change(data)
-    iam.swap(IAM.from_dict(data, base_dir=EXAMPLES).snapshot)
+    iam.snapshots.swap(IAM.from_dict(data, base_dir=EXAMPLES).snapshot)
 
 
 def recreate_user(name: str) -> Any:
@@ -46,12 +46,12 @@ def recreate_role(name: str) -> Any:
 
 def test_a_login_session_ends_when_its_user_is_recreated(iam: IAM, clock: Clock) -> None:
     token = iam.login("bob", PASSWORD, code(iam, "bob", clock.now), now=clock.now).token
-    assert iam.from_token(token).arn.endswith(":user/bob")
+    assert iam.credentials.from_token(token).arn.endswith(":user/bob")
     reloaded(iam)  # a reload that keeps the user as it was (its derived id): the session goes on
-    assert iam.from_token(token).arn.endswith(":user/bob")
+    assert iam.credentials.from_token(token).arn.endswith(":user/bob")
     reloaded(iam, recreate_user("bob"))
     with pytest.raises(InvalidTokenError) as ended:
-        iam.from_token(token)
+        iam.credentials.from_token(token)
     assert ended.value.code == "SessionRevoked"
     clock.tick(30)  # the re-created user logs in afresh with a new code
     assert iam.login("bob", PASSWORD, code(iam, "bob", clock.now), now=clock.now).token
