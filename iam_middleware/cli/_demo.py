@@ -48,6 +48,12 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--credentials-out", metavar="FILE", help="also write the credentials and calls as JSON")
     parser.add_argument("--no-serve", action="store_true", help="print the commands and exit")
+    parser.add_argument("--iam-api", action="store_true",
+                        help="serve the directory from a SQLite database, with IAM's own API at /iam "
+                             "(boto3, aws iam); needs iam-middleware[sql]")
+    parser.add_argument("--database", metavar="URL",
+                        help="with --iam-api: the database (default: a new SQLite file in a temporary folder); an "
+                             "empty one is given the demo directory, one that is not is served as it is")
     parser.set_defaults(run=run)
 
 
@@ -168,8 +174,46 @@ def _print_plan(plan: dict[str, Any]) -> None:
     out.flush()
 
 
-def build_demo_app(iam: IAM, key_issuer: KeyIssuer | None = None) -> Any:
-    """The example API plus the token service at /sts (and the JWKS of ``key_issuer``)."""
+#: What ``--iam-api`` adds to the demo directory: an administrator of IAM (its demo key fixed, as the other demo
+#: users' are, so docs/iam-api.md's commands work as printed) and the shipped self-service policy, which alice holds.
+IAM_API_ADDITIONS = """
+[policies.IAMAdministrator]
+document = { Version = "2012-10-17", Statement = [{ Effect = "Allow", Action = "iam:*", Resource = "*" }] }
+
+[policies.SelfService]
+file = "policies/self-service.json"
+
+[users.admin]
+# Administers the directory through the IAM API (iam:*): iam-middleware demo --iam-api.
+policies = ["IAMAdministrator"]
+access_keys = [{ id = "AKIADEMOADMIN0000001", secret = "demo/admin/Vm3Qx7LpT2sKw9ZcN4bH8yRjF6dGaE" }]
+"""
+
+
+def iam_api_directory(database: str | None) -> Any:
+    """The demo's directory in a database (``--iam-api``): an empty database is given the demo directory, the
+    administrator and alice's self-service policy; one that holds a directory is served as it is. Returns the
+    ``SQLDirectory``."""
+    import shutil
+    import tempfile
+
+    from ..directory.sql import SQLDirectory
+
+    folder = Path(tempfile.mkdtemp(prefix="iam-demo-"))
+    directory = SQLDirectory(database or f"sqlite:///{folder / 'iam.db'}")
+    if directory.revision() == 0:
+        source = demo_config_path()
+        shutil.copytree(source.parent / "policies", folder / "policies", dirs_exist_ok=True)
+        (folder / "iam.toml").write_text(source.read_text() + IAM_API_ADDITIONS)
+        directory.import_file(folder / "iam.toml")
+        with directory.change() as draft:
+            draft.attach_user_policy("alice", "SelfService")
+    return directory
+
+
+def build_demo_app(iam: IAM, key_issuer: KeyIssuer | None = None, *, iam_api: Any = None) -> Any:
+    """The example API plus the token service at /sts (and the JWKS of ``key_issuer``), and ``iam_api`` (an
+    ``IAMAPI``) at /iam when given."""
     import importlib.util
 
     from starlette.applications import Starlette
@@ -189,7 +233,8 @@ def build_demo_app(iam: IAM, key_issuer: KeyIssuer | None = None) -> Any:
     async def jwks(request: Request) -> JSONResponse:
         return JSONResponse(published)
 
-    return Starlette(routes=[Route("/.well-known/jwks.json", jwks), Mount("/sts", app=token_service(iam)),
+    extra = [Mount("/iam", app=iam_api)] if iam_api is not None else []
+    return Starlette(routes=[Route("/.well-known/jwks.json", jwks), Mount("/sts", app=token_service(iam)), *extra,
                              Mount("/", app=module.build_app(iam))])
 
 
@@ -199,7 +244,19 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except FileNotFoundError as exc:
         parser.error(str(exc))
     key_issuer = KeyIssuer()
-    iam = with_key_issuer(IAM.from_file(config), key_issuer)
+    reloader = None
+    if args.iam_api:
+        try:
+            from ..directory.sql import SQLDirectoryReloader
+            from ..iamapi import IAMAPI
+        except ModuleNotFoundError:
+            print("error: --iam-api needs SQLAlchemy: pip install 'iam-middleware[sql]'", file=sys.stderr)
+            return 2
+        directory = iam_api_directory(args.database)
+        iam = with_key_issuer(directory.iam(), key_issuer)
+        reloader = SQLDirectoryReloader(iam, directory)
+    else:
+        iam = with_key_issuer(IAM.from_file(config), key_issuer)
     if not args.no_serve:
         busy = _port_in_use(args.host, args.port)
         if busy is not None:
@@ -208,9 +265,19 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             return 2
     base = f"http://{args.host}:{args.port}"
     plan = demo_plan(iam, base, now=time.time(), key_issuer=key_issuer)
+    if reloader is not None:
+        plan["iam_api"] = {"endpoint_url": f"{base}/iam/", "database": reloader.directory.source,
+                           "admin": {"access_key_id": "AKIADEMOADMIN0000001",
+                                     "secret_access_key": "demo/admin/Vm3Qx7LpT2sKw9ZcN4bH8yRjF6dGaE"}}
     if args.credentials_out:
         Path(args.credentials_out).write_text(json.dumps(plan, indent=2) + "\n")
     _print_plan(plan)
+    if reloader is not None:
+        sys.stdout.write(f"IAM's own API at {base}/iam/ over {reloader.directory.source}, administered by the "
+                         "demo user admin (docs/iam-api.md):\n  AWS_ACCESS_KEY_ID=AKIADEMOADMIN0000001 "
+                         "AWS_SECRET_ACCESS_KEY=demo/admin/Vm3Qx7LpT2sKw9ZcN4bH8yRjF6dGaE "
+                         f"aws iam list-users --endpoint-url {base}/iam/ --region local\n")
+        sys.stdout.flush()
     if args.no_serve:
         return 0
     try:
@@ -218,7 +285,15 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ModuleNotFoundError:
         print("error: the demo server needs uvicorn: pip install 'iam-middleware[demo]'", file=sys.stderr)
         return 2
-    uvicorn.run(build_demo_app(iam, key_issuer), host=args.host, port=args.port, log_level="warning")
+    api = IAMAPI(iam, reloader.directory) if reloader is not None else None
+    if reloader is not None:
+        reloader.start()
+    try:
+        uvicorn.run(build_demo_app(iam, key_issuer, iam_api=api), host=args.host, port=args.port,
+                    log_level="warning")
+    finally:
+        if reloader is not None:
+            reloader.stop()
     return 0
 
 
