@@ -32,6 +32,9 @@ class Used:
     time: datetime | None
     credential: str | None
     access_key_id: str | None = None
+    #: The statements that allowed it, as (policy type, policy, statement index): what ``policy generate`` reads
+    #: the original policies' conditions from.
+    statements: tuple[tuple[str, str, int], ...] = ()
 
 
 def parse_time(text: str) -> datetime:
@@ -74,5 +77,10 @@ def _used(record: dict[str, object], number: int) -> Used | None:
         raise LogFormatError(f"line {number}: time {stamp!r} is not ISO 8601") from None
     pattern = record.get("resource_pattern")
     credential, key = record.get("credential"), record.get("access_key_id")
+    matched = record.get("statements")
+    statements = tuple((str(item.get("type")), str(item.get("policy")), item["statement"])
+                       for item in (matched if isinstance(matched, list) else ())
+                       if isinstance(item, dict) and isinstance(item.get("statement"), int))
     return Used(principal, action, resource, outcome == "Allowed", pattern if isinstance(pattern, str) else None,
-                moment, credential if isinstance(credential, str) else None, key if isinstance(key, str) else None)
+                moment, credential if isinstance(credential, str) else None, key if isinstance(key, str) else None,
+                statements)

@@ -12,60 +12,125 @@ The rule, per action the principal was allowed:
   exactly. The fixed parts of a route's resource are written as the route declares them (``order/*`` stays a
   wildcard: the route asks for it), and a record without a pattern whose resource is ``*`` is granted ``*``.
 
-Actions of one service with the same resources share a statement, so no action gains another action's resources.
+Conditions (with ``statements``, a lookup of the principal's identity statements, from ``--directory``): each
+allowed request is granted under the conditions of the statement that allowed it (the record names the statements
+that did; of several, the one with the fewest conditions), so MFA, a source range or secure transport the original
+demanded stays demanded. Requests granted under different conditions get statements of their own, and a generalized
+resource never covers a resource granted under conditions its own statement does not carry: on the resources the
+log shows, the generated policy allows nothing the original would not, in any context.
+
+Actions of one service with the same resources and conditions share a statement, so no action gains another
+action's resources.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..policy import Caller, DecisionKind, Policy, PolicyIssue, PolicySet, evaluate, parse_policy
+from .._principal import CredentialKind
+from ..directory import Snapshot
+from ..policy import Caller, DecisionKind, Policy, PolicyIssue, PolicySet, Statement, evaluate, parse_policy
 from ..policy._lint import lint_policy
 from ..routing import _PLACEHOLDER
 from ._decisionlog import Used
 
-__all__ = ["Generated", "as_policy", "generate_policy"]
+__all__ = ["Generated", "StatementLookup", "as_policy", "generate_policy", "identity_statements"]
 
 _VERSION = "2012-10-17"
+
+#: (policy, statement index) -> the principal's compiled identity statement (None: not one of its statements).
+StatementLookup = Callable[[str, int], Statement | None]
+#: One condition test as the policy writes it: (operator, key as spelled, values).
+_Test = tuple[str, str, tuple[str, ...]]
+_NONE: frozenset[_Test] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class Generated:
     """A generated policy document, its linter findings, and the (action, resource) pairs the log shows both
-    allowed and denied (a decision that depended on the request's context: the policy allows them)."""
+    allowed and denied (a decision that depended on the request's context): ``conflicts`` the policy allows
+    whatever the context, ``guarded`` it allows only under the original's conditions it kept."""
 
     document: dict[str, Any]
     findings: list[PolicyIssue]
     conflicts: list[tuple[str, str]]
+    guarded: list[tuple[str, str]] = field(default_factory=list)
 
 
-def generate_policy(records: Iterable[Used], principal: str) -> Generated | None:
-    """The policy for ``principal`` from its records (None: it was allowed nothing). Raises
-    ``PolicyValidationError`` only on a bug: the document is built to validate."""
-    allowed: dict[str, dict[str, str | None]] = defaultdict(dict)  # action -> resource -> pattern
+def identity_statements(snapshot: Snapshot, principal: str) -> StatementLookup | None:
+    """The identity statements of a user (by ARN) or of a role's sessions (``assumed-role/NAME/...``) in
+    ``snapshot``, as the log's records name them; None for a principal the directory does not hold."""
+    user = snapshot.user_by_arn(principal)
+    if user is not None:
+        found = snapshot.user_principal(user, CredentialKind.ACCESS_KEY)
+    else:
+        match = re.fullmatch(r"arn:([^:]+):sts::(\d+):assumed-role/([^/]+)/.+", principal)
+        role = snapshot.role(f"arn:{match[1]}:iam::{match[2]}:role/{match[3]}") if match else None
+        if role is None:
+            return None
+        found = snapshot.role_principal(role, "generate", CredentialKind.TEMPORARY_ACCESS_KEY, auth_time=0.0,
+                                        expires_at=0.0)
+    identity = snapshot.authorizer(found).identity
+    table = {(policy.id, statement.index): statement for policy in (identity.policies if identity else ())
+             for statement in policy.statements}
+    return lambda policy, index: table.get((policy, index))
+
+
+def _required(used: Used, statements: StatementLookup | None) -> frozenset[_Test]:
+    """The conditions of the identity statement that allowed ``used`` with the fewest conditions: a statement's
+    conditions held for the request, and granting the request under exactly them is what that statement did."""
+    found: frozenset[_Test] | None = None
+    for layer, policy, index in used.statements if statements is not None else ():
+        statement = statements(policy, index) if statements is not None and layer == "identity" else None
+        if statement is None:
+            continue  # another layer's, or one the directory no longer has
+        tests = frozenset((entry.operator, entry.key_name, entry.values) for entry in statement.conditions)
+        if found is None or len(tests) < len(found):
+            found = tests
+    return found or _NONE
+
+
+def generate_policy(records: Iterable[Used], principal: str, *,
+                    statements: StatementLookup | None = None) -> Generated | None:
+    """The policy for ``principal`` from its records (None: it was allowed nothing); with ``statements``, the
+    original policies' conditions it must keep. Raises ``PolicyValidationError`` only on a bug: the document is
+    built to validate."""
+    # action -> required conditions -> resource -> pattern
+    allowed: dict[str, dict[frozenset[_Test], dict[str, str | None]]] = defaultdict(lambda: defaultdict(dict))
     denied: dict[str, set[str]] = defaultdict(set)
     for used in records:
         if used.principal != principal:
             continue
         if used.allowed:
-            known = allowed[used.action].get(used.resource)
-            allowed[used.action][used.resource] = known or used.pattern
+            group = allowed[used.action][_required(used, statements)]
+            group[used.resource] = group.get(used.resource) or used.pattern
         else:
             denied[used.action].add(used.resource)
     if not allowed:
         return None
     caller = Caller.from_arn(principal)
-    conflicts = sorted((action, resource) for action, resources in allowed.items()
-                       for resource in resources if resource in denied.get(action, ()))
-    granted = {action: _resources(caller, action, resources, denied.get(action, set()) - set(resources))
-               for action, resources in allowed.items()}
+    granted: dict[tuple[str, frozenset[_Test]], tuple[str, ...]] = {}
+    for action, groups in allowed.items():
+        for tests, resources in groups.items():
+            # A generalization must not reach a resource granted only under conditions this group does not carry.
+            stricter = {resource for other, seen in groups.items() if not other <= tests for resource in seen}
+            granted[(action, tests)] = _resources(caller, action, resources,
+                                                  (denied.get(action, set()) | stricter) - set(resources))
+    conflicts: list[tuple[str, str]] = []
+    guarded: list[tuple[str, str]] = []
+    for action, groups in sorted(allowed.items()):
+        for resource in sorted({resource for seen in groups.values() for resource in seen}):
+            if resource in denied.get(action, ()):
+                unconditioned = any(resource in seen and not tests for tests, seen in groups.items())
+                (conflicts if unconditioned else guarded).append((action, resource))
     document = {"Version": _VERSION, "Statement": _statements(granted)}
     policy = parse_policy(document, policy_id="generated")
-    return Generated(document, lint_policy(policy), conflicts)
+    return Generated(document, lint_policy(policy), conflicts, guarded)
 
 
 def _resources(caller: Caller, action: str, seen: dict[str, str | None], denied: set[str]) -> tuple[str, ...]:
@@ -133,23 +198,39 @@ def _allows(caller: Caller, action: str, resource: str, identity: PolicySet | No
     return evaluate(caller, action, resource, {}, identity=identity).kind is DecisionKind.ALLOWED
 
 
-def _statements(granted: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
-    """One statement per service and resource list, services and actions sorted, Sids from the service's name."""
-    grouped: dict[tuple[str, tuple[str, ...]], list[str]] = defaultdict(list)
-    for action, resources in granted.items():
-        grouped[(action.partition(":")[0], resources)].append(action)
+def _condition(tests: frozenset[_Test]) -> dict[str, dict[str, Any]]:
+    block: dict[str, dict[str, Any]] = {}
+    for operator, key, values in sorted(tests):
+        block.setdefault(operator, {})[key] = values[0] if len(values) == 1 else list(values)
+    return block
+
+
+def _statements(granted: dict[tuple[str, frozenset[_Test]], tuple[str, ...]]) -> list[dict[str, Any]]:
+    """One statement per service, resource list and conditions, services and actions sorted, Sids from the
+    service's name."""
+    grouped: dict[tuple[str, tuple[str, ...], str], list[str]] = defaultdict(list)
+    conditions: dict[str, dict[str, dict[str, Any]]] = {}
+    for (action, tests), resources in granted.items():
+        block = _condition(tests)
+        key = json.dumps(block, sort_keys=True)
+        conditions[key] = block
+        grouped[(action.partition(":")[0], resources, key)].append(action)
     statements: list[dict[str, Any]] = []
     used_sids: dict[str, int] = defaultdict(int)
-    for (service, resources), actions in sorted(grouped.items(), key=lambda item: (item[0][0], sorted(item[1]))):
+    for (service, resources, key), actions in sorted(grouped.items(),
+                                                     key=lambda item: (item[0][0], sorted(item[1]), item[0][2])):
         base = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", service) if part) or "Service"
         used_sids[base] += 1
         count = used_sids[base]
-        statements.append({
+        statement: dict[str, Any] = {
             "Sid": base if count == 1 else f"{base}{count}",
             "Effect": "Allow",
             "Action": sorted(actions) if len(actions) > 1 else actions[0],
             "Resource": list(resources) if len(resources) > 1 else resources[0],
-        })
+        }
+        if conditions[key]:
+            statement["Condition"] = conditions[key]
+        statements.append(statement)
     return statements
 
 

@@ -21,7 +21,8 @@ from functools import lru_cache
 from ..policy._match import tokens
 from ..policy._variables import Part
 
-__all__ = ["ALWAYS", "HOLE_CHARACTERS", "MAYBE", "NEVER", "Hole", "TemplatePart", "classify", "hole_pattern"]
+__all__ = ["ALWAYS", "HOLE_CHARACTERS", "LITERAL", "MAYBE", "NEVER", "ONE", "RUN", "Hole", "TemplatePart", "classify",
+           "hole_pattern", "hole_tokens"]
 
 #: What an encoded request value may hold: RFC 3986's unreserved characters and the ``%`` of an escape.
 HOLE_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-._~%")
@@ -144,6 +145,23 @@ def hole_pattern(parts: tuple[Part, ...], template: tuple[TemplatePart, ...]) ->
     """For a template that ends in its only id: what that id must be for the pattern to match, as
     (pattern text, has wildcards), e.g. ``("archived-*", True)`` or ``("42", False)``; None when the condition on
     the id cannot be told apart from the rest of the pattern (several ids, or a wildcard that straddles the id)."""
+    found = hole_tokens(parts, template)
+    if found is None:
+        return None
+    return "".join(ch for ch, _ in found), any(kind != LITERAL for _, kind in found)
+
+
+#: Token kinds ``hole_tokens`` gives: a literal character, ``?`` (one character), ``*`` (any run).
+LITERAL, ONE, RUN = "literal", "one", "run"
+
+
+@lru_cache(maxsize=65536)
+def hole_tokens(parts: tuple[Part, ...], template: tuple[TemplatePart, ...]) -> tuple[tuple[str, str], ...] | None:
+    """For a template that ends in its only id: the glob the id must match, as (character, kind) tokens (kind
+    ``LITERAL``, ``ONE`` or ``RUN``: a literal ``*`` from ``${*}`` or a substituted value stays ``LITERAL``); None
+    when the condition on the id cannot be told apart from the rest of the pattern (several ids, or a wildcard that
+    straddles the id). The id is read as the gate puts it in the resource (encoded: no ``:``), so a ``*`` within a
+    segment and one that may cross ``:`` mean the same there."""
     last = template[-1] if template else None
     if not isinstance(last, Hole) or last.free or any(isinstance(p, Hole) for p in template[:-1]):
         return None
@@ -157,6 +175,5 @@ def hole_pattern(parts: tuple[Part, ...], template: tuple[TemplatePart, ...]) ->
     live = [i for i in sorted(states) if any(map(automaton.accepts, automaton.any_value(automaton.close({i}))))]
     if not live or not set(live) <= automaton.close({live[0]}):
         return None  # several places in the pattern: a wildcard straddles the id's start
-    rest = range(live[0], automaton.size)
-    text = "".join(automaton.chars[i] for i in rest)
-    return text, any(automaton.kinds[i] != _LITERAL for i in rest)
+    kinds = {_LITERAL: LITERAL, _ONE: ONE, _RUN_SEGMENT: RUN, _RUN_ANY: RUN}
+    return tuple((automaton.chars[i], kinds[automaton.kinds[i]]) for i in range(live[0], automaton.size))

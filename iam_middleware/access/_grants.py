@@ -34,7 +34,8 @@ def granted(subjects: Iterable[Subject], actions: Iterable[str], resource: str |
             authorizer = subject.authorizer
             residual = partial_decide(authorizer.caller.kind, action, template, subject.knowledge,
                                       identity=authorizer.identity, boundary=authorizer.boundary,
-                                      session=authorizer.session, guardrails=authorizer.guardrails)
+                                      session=authorizer.session, guardrails=authorizer.guardrails,
+                                      caller_account=subject.principal.account)
             if residual.outcome != "Denied":
                 found.append((action, Cell(subject, route, template, subject.knowledge, residual,
                                            MappingProxyType(fixed))))

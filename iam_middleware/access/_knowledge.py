@@ -3,7 +3,7 @@
 For a principal and a route, some keys are fixed (``aws:username``, ``aws:PrincipalTag/team``, a route's constant
 context value), some vary from request to request (``aws:SourceIp``, ``aws:MultiFactorAuthPresent``, a query
 parameter) and every other key is absent: the request context holds only the keys the credential, the connection
-and the route put there (``IAM.context_for``, ``gate.render_permission``).
+and the route put there (``DecisionPoint.context_for``, ``gate.render_permission``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Knowledge:
 
     def merged(self, other: Knowledge) -> Knowledge:
         """This knowledge with ``other``'s keys added where this one says nothing of them (this one wins, as the
-        keys IAM computes win over a route's own: ``IAM._merged``)."""
+        keys IAM computes win over a route's own: ``DecisionPoint.decide``)."""
         mine = set(self.values) | self.unknown
         values = {**{k: v for k, v in other.values.items() if k not in mine}, **self.values}
         unknown = self.unknown | {k for k in other.unknown if k not in mine}

@@ -47,6 +47,8 @@ class ConditionAtom:
     text: str
     keys: tuple[str, ...]
     rank: int = field(default=0, compare=False)
+    #: Whether the policy's version reads ``${...}`` in the values as policy variables (2012-10-17).
+    variables: bool = field(default=True, compare=False)
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -67,6 +69,8 @@ class ResourceAtom:
     keys: tuple[str, ...]
     ids: tuple[str, ...]
     rank: int = field(default=0, compare=False)
+    #: Each pattern as the evaluator substitutes it with the known values (None: it reads an unknown variable).
+    parts: tuple[tuple[Part, ...] | None, ...] = field(default=(), compare=False)
 
     def holds(self, context: Mapping[str, Any], resource: str) -> bool:
         hit = any(pattern.match(resource, context, None) for pattern in self.patterns)
@@ -173,9 +177,19 @@ def partial_decide(
     boundary: PolicySet | None = None,
     session: PolicySet | None = None,
     guardrails: PolicySet | None = None,
+    caller_account: str = "",
 ) -> Residual:
     """The decision on ``action`` over the resource ``template`` (text and unknown ids), as far as ``knowledge``
-    settles it. No resource-based policy takes part: a route's decision never has one (``gate``)."""
+    settles it. No resource-based policy takes part: a route's decision never has one (``gate``).
+
+    The account root user is decided as the evaluator decides it: no identity policy, boundary or session policy
+    applies to it, and a resource of another account (``caller_account`` names its own) needs a resource policy,
+    so it is denied. A template whose account field holds an id is taken to be the caller's account."""
+    if caller_kind is CallerKind.ROOT:
+        identity = boundary = session = None
+        account = _template_account(template)
+        if account and caller_account and account != caller_account:
+            return Residual((_FALSE,), _FALSE, ())
     action_lower = action.lower()
     allows: dict[str, set[Term]] = {}
     denies: set[Term] = set()
@@ -205,6 +219,22 @@ def partial_decide(
         required.append(frozenset(allows["session"]))
     deny = _minimal(denies)
     return Residual(_simplified(required, deny), deny, tuple(candidates))
+
+
+def _template_account(template: tuple[TemplatePart, ...]) -> str | None:
+    """The account field of an ARN template (``policy/_evaluate._arn_account``); None when it has none or an id
+    fills it."""
+    text = ""
+    for part in template:
+        if isinstance(part, Hole):
+            return None if text.count(":") < 5 else _account_of(text)
+        text += part
+    return _account_of(text)
+
+
+def _account_of(text: str) -> str | None:
+    parts = text.split(":", 5)
+    return parts[4] or None if len(parts) == 6 and parts[0] == "arn" else None
 
 
 def _minimal(terms: Iterable[Term]) -> Terms:
@@ -253,7 +283,7 @@ def _applies(policy: Policy, statement: Statement, template: tuple[TemplatePart,
         if found is not True:
             atoms.append(found)
     for number, entry in enumerate(statement.conditions, start=1):
-        condition = _condition(entry, knowledge, rank + number)
+        condition = _condition(entry, knowledge, rank + number, policy.uses_variables)
         if condition is False:
             return None
         if condition is not True:
@@ -261,14 +291,14 @@ def _applies(policy: Policy, statement: Statement, template: tuple[TemplatePart,
     return frozenset(atoms)
 
 
-def _condition(entry: ConditionEntry, knowledge: Knowledge, rank: int) -> bool | ConditionAtom:
+def _condition(entry: ConditionEntry, knowledge: Knowledge, rank: int, variables: bool) -> bool | ConditionAtom:
     read = (entry.key, *sorted(entry.variable_keys))
     unknown = [key for key in read if not knowledge.is_known(key)]
     if not unknown:
         return entry.test(knowledge.values, None)
     names = [entry.key_name] if entry.key in unknown else []
     names += [_variable_name(entry.values, key) for key in unknown if key != entry.key]
-    return ConditionAtom(entry, describe_condition(entry, knowledge), tuple(names), rank)
+    return ConditionAtom(entry, describe_condition(entry, knowledge), tuple(names), rank, variables)
 
 
 def _variable_name(values: tuple[str, ...], key: str) -> str:
@@ -298,6 +328,7 @@ def _pattern_parts(policy: Policy, pattern: ResourcePattern, knowledge: Knowledg
 def _resource(policy: Policy, statement: Statement, template: tuple[TemplatePart, ...],
               knowledge: Knowledge, rank: int) -> bool | ResourceAtom:
     open_patterns: list[ResourcePattern] = []
+    open_parts: list[tuple[Part, ...] | None] = []
     described: list[tuple[str, bool]] | None = []
     hit = False
     for pattern in statement.resources or ():
@@ -311,6 +342,7 @@ def _resource(policy: Policy, statement: Statement, template: tuple[TemplatePart
         if verdict == NEVER:
             continue
         open_patterns.append(pattern)
+        open_parts.append(parts)
         shape = hole_pattern(parts, template) if parts is not None else None
         if shape is None or described is None:
             described = None
@@ -328,4 +360,4 @@ def _resource(policy: Policy, statement: Statement, template: tuple[TemplatePart
         shown = " or ".join(filled(pattern.text, knowledge) for pattern in open_patterns)
         text = f"resource {'does not match' if negated else 'matches'} {shown}"
     used_ids = ids if any(isinstance(part, Hole) for part in template) else ()
-    return ResourceAtom(tuple(open_patterns), negated, text, keys, used_ids, rank)
+    return ResourceAtom(tuple(open_patterns), negated, text, keys, used_ids, rank, tuple(open_parts))

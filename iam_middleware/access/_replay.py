@@ -1,5 +1,7 @@
 """A counterexample as a request a person can send: the path, the context it needs, and a ``curl`` line against a
-server like the demo's (``iam-middleware demo``: the app at ``/``, the token service at ``/sts``).
+server like the demo's (``iam-middleware demo``: the app at ``/``, the token service at ``/sts``); for a principal
+that signs with an access key (a user's, or a role session's temporary one), also a ``python3`` line that signs and
+sends the same request with botocore, boto3's own SigV4 signer.
 
 The credential follows from the principal and the context: a user signs with an access key (no MFA keys), or uses a
 session token (with or without MFA); a role session uses temporary credentials from ``AssumeRole``; a web identity
@@ -10,6 +12,7 @@ client cannot choose (``aws:SourceIp``, ``aws:CurrentTime``, ...) are listed for
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Mapping
@@ -43,10 +46,12 @@ class Replay:
     path: str
     context: Mapping[str, Any]
     commands: tuple[str, ...]
+    #: The request signed by botocore (SigV4 principals only): one shell line that prints the status and the body.
+    botocore: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"principal": self.principal, "method": self.method, "path": self.path,
-                "context": dict(self.context), "commands": list(self.commands)}
+                "context": dict(self.context), "commands": list(self.commands), "botocore": self.botocore}
 
 
 def _path(cell: Cell, ids: Mapping[str, str]) -> str:
@@ -60,6 +65,26 @@ def _spelled(cell: Cell) -> dict[str, str]:
     """Lower-cased key -> the key as the policies spell it."""
     names = {key.lower(): key for key in cell.residual.keys} if cell.residual is not None else {}
     return names
+
+
+def _botocore(method: str, url: str, headers: Mapping[str, str], key_id: str | None, settings: Settings) -> str:
+    """A ``python3 -c`` line that signs the request with botocore's ``SigV4Auth`` (as boto3 signs its calls) and
+    sends it with botocore's own HTTP session. ``key_id`` None: a role session's temporary credentials, all three
+    from the environment; else a user's key, its secret from ``$AWS_SECRET_ACCESS_KEY``."""
+    # Python literals in double quotes (JSON's are Python's too), so the shell's single quotes wrap the script whole.
+    if key_id is None:
+        credentials = ('Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"], '
+                       'os.environ["AWS_SESSION_TOKEN"])')
+    else:
+        credentials = f'Credentials({json.dumps(key_id)}, os.environ["AWS_SECRET_ACCESS_KEY"])'
+    sent = f", headers={json.dumps(dict(headers))}" if headers else ""
+    script = (
+        "import os; from botocore.auth import SigV4Auth; from botocore.awsrequest import AWSRequest; "
+        "from botocore.credentials import Credentials; from botocore.httpsession import URLLib3Session; "
+        f"r = AWSRequest({json.dumps(method)}, {json.dumps(url)}{sent}); "
+        f"SigV4Auth({credentials}, {json.dumps(settings.service)}, {json.dumps(settings.regions[0])}).add_auth(r); "
+        "a = URLLib3Session().send(r.prepare()); print(a.status_code, a.text)")
+    return f"python3 -c {shlex.quote(script)}"
 
 
 def _credential(cell: Cell, context: Mapping[str, Any], settings: Settings, base: str,
@@ -107,6 +132,7 @@ def replay(cell: Cell, witness: Witness, settings: Settings, *, base_url: str, d
     ids = dict(witness.ids)
     query: dict[str, str] = {}
     headers: list[str] = []
+    sent: dict[str, str] = {}  # the headers, for botocore
     requirement = cell.route.requirement
     if isinstance(requirement, Permission):
         for name, id_value in ids.items():
@@ -115,6 +141,7 @@ def replay(cell: Cell, witness: Witness, settings: Settings, *, base_url: str, d
                 query[key] = id_value
             elif kind == "header" and key:
                 headers.append(f"{key}: {id_value}")
+                sent[key] = id_value
         # A context key taken whole from a query parameter or a header is sent as one.
         for key, template in requirement.context.items():
             match = re.fullmatch(r"\{(query|header)\.([^}]+)\}", template)
@@ -124,6 +151,7 @@ def replay(cell: Cell, witness: Witness, settings: Settings, *, base_url: str, d
                     query[match.group(2)] = scalar_text(value)
                 else:
                     headers.append(f"{match.group(2)}: {scalar_text(value)}")
+                    sent[match.group(2)] = scalar_text(value)
     base = base_url.rstrip("/")
     if scalar_text(context.get("aws:securetransport", "")).lower() == "true":
         base = re.sub(r"^http:", "https:", base)
@@ -142,9 +170,15 @@ def replay(cell: Cell, witness: Witness, settings: Settings, *, base_url: str, d
         parts += ["-H", shlex.quote(header)]
     if "aws:useragent" in context:
         parts += ["-A", shlex.quote(scalar_text(context["aws:useragent"]))]
+        sent["User-Agent"] = scalar_text(context["aws:useragent"])
     if "aws:referer" in context:
         parts += ["-e", shlex.quote(scalar_text(context["aws:referer"]))]
+        sent["Referer"] = scalar_text(context["aws:referer"])
     parts.append(shlex.quote(base + path))
+    signed = None
+    if "--aws-sigv4" in credential and method != "WEBSOCKET":  # botocore sends no WebSocket upgrade
+        key_id = None if cell.subject.kind == "role" else cell.subject.access_key_id
+        signed = _botocore("GET" if method == "*" else method, base + path, sent, key_id, settings)
     spelled = _spelled(cell)
     unsent = [f"{spelled.get(key, key)}={scalar_text(value)} ({_NOT_SENT[key]})" for key, value in context.items()
               if key in _NOT_SENT]
@@ -152,4 +186,4 @@ def replay(cell: Cell, witness: Witness, settings: Settings, *, base_url: str, d
         comments.append("# the request must also have " + ", ".join(unsent))
     shown = {spelled.get(key, key): value for key, value in sorted(context.items())}
     return Replay(cell.subject.name, "GET" if method == "*" else method, path, shown,
-                  (*comments, " ".join(parts)))
+                  (*comments, " ".join(parts)), signed)

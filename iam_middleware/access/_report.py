@@ -132,7 +132,8 @@ def _cell(subject: Subject, route: RouteSpec, routes: _Routes) -> Cell:
     authorizer = subject.authorizer
     residual = partial_decide(authorizer.caller.kind, requirement.action, template, knowledge,
                               identity=authorizer.identity, boundary=authorizer.boundary,
-                              session=authorizer.session, guardrails=authorizer.guardrails)
+                              session=authorizer.session, guardrails=authorizer.guardrails,
+                              caller_account=subject.principal.account)
     return Cell(subject, route, template, knowledge, residual, fixed)
 
 

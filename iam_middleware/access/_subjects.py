@@ -22,12 +22,12 @@ from ._knowledge import Knowledge
 
 __all__ = ["REQUEST_KEYS", "Subject", "subjects_of"]
 
-#: Keys every request sets from its connection and clock (``IAM.context_for``): never known in advance.
+#: Keys every request sets from its connection and clock (``DecisionPoint.context_for``): never known in advance.
 REQUEST_KEYS = frozenset({"aws:currenttime", "aws:epochtime", "aws:sourceip", "aws:securetransport", "aws:useragent",
                           "aws:referer"})
 #: Keys a credential sets when it carries a session (``Principal.context_keys``).
 _SESSION_KEYS = frozenset({"aws:multifactorauthpresent", "aws:multifactorauthage", "aws:tokenissuetime"})
-#: The claims a web identity's token adds as ``<provider>:<claim>`` (``IAM.assume_role_with_web_identity``).
+#: The claims a web identity's token adds as ``<provider>:<claim>`` (``assume_role_with_web_identity``).
 _CLAIMS = ("sub", "aud", "amr", "email", "azp", "oaud")
 
 

@@ -72,6 +72,8 @@ def _text(finding: Finding, shown: Replay | None, reviewed: bool) -> list[str]:
     context = ", ".join(f"{key}={json.dumps(value)}" for key, value in shown.context.items()) or "no other keys"
     lines.append(f"    request: {shown.method} {shown.path} as {shown.principal} ({context})")
     lines.extend(f"      {command}" for command in shown.commands)
+    if shown.botocore is not None:
+        lines += ["      # or signed by botocore (boto3's signer):", f"      {shown.botocore}"]
     return lines
 
 

@@ -65,6 +65,8 @@ def test_new_access_fails_the_check_unless_allowed_or_reviewed(changed: Path, tm
     assert alice["method"] == "DELETE" and alice["path"] == "/orders/1" and alice["context"] == {}
     assert alice["commands"][-1] == ('curl -X DELETE --aws-sigv4 aws:amz:local:orders --user '
                                      '"AKIADEMOALICE0000001:$AWS_SECRET_ACCESS_KEY" http://127.0.0.1:8000/orders/1')
+    assert 'AWSRequest("DELETE", "http://127.0.0.1:8000/orders/1")' in alice["botocore"]
+    assert "demo/alice" not in json.dumps(report)  # secrets stay in the environment
     assert _diff(old, str(changed), "--allow-new", capsys=capsys)[0] == 0
     reviewed = tmp_path / "reviewed.txt"
     reviewed.write_text("# readers may delete (ticket 12)\n" + "\n".join(f["key"] for f in report["findings"]))
@@ -154,6 +156,42 @@ def test_a_findings_curl_line_replays_against_a_server_like_the_demos(changed: P
                 result = subprocess.run(["bash", "-c", line + " -s -o /dev/null -w '%{http_code}'"], cwd=ROOT,
                                         env=env, capture_output=True, text=True, timeout=60)
                 assert result.stdout == expected, (who, directory, line, result.stdout, result.stderr)
+
+
+def test_a_findings_botocore_line_replays_against_a_server_like_the_demos(changed: Path) -> None:
+    """The printed ``python3`` line, run as printed (botocore signs it), is refused before the change and allowed
+    after: for a user's access key, and for a role session's temporary credentials from the token service."""
+    import boto3
+    from adapters._support import uvicorn_server
+
+    from iam_middleware.cli._demo import build_demo_app
+
+    done = subprocess.run([sys.executable, "-m", "iam_middleware.cli", "access", "diff", str(EXAMPLES / "iam.toml"),
+                           str(changed), "--app", APP, "--format", "json"], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    findings = {f["principal"]: f["replay"]["botocore"] for f in json.loads(done.stdout)["findings"]}
+    assert findings["role/partner@idp.example"] is None  # a bearer token: curl only
+    alice_key = ("AKIADEMOALICE0000001", "demo/alice/wJalrXUtnFEMI/K7MDENG/bPxRfiCY")
+    scripts = str(Path(sys.executable).parent)
+    for directory, expected in ((EXAMPLES / "iam.toml", "403"), (changed, "200")):
+        with uvicorn_server(build_demo_app(IAM.from_file(directory))) as port:
+            base = f"http://127.0.0.1:{port}"
+            session = boto3.client("sts", endpoint_url=f"{base}/sts/", region_name="local",
+                                   aws_access_key_id=alice_key[0], aws_secret_access_key=alice_key[1]).assume_role(
+                RoleArn="arn:app:iam::111122223333:role/partner", RoleSessionName="replay")["Credentials"]
+            secrets = {"alice": {"AWS_SECRET_ACCESS_KEY": alice_key[1]},
+                       "role/partner": {"AWS_ACCESS_KEY_ID": session["AccessKeyId"],
+                                        "AWS_SECRET_ACCESS_KEY": session["SecretAccessKey"],
+                                        "AWS_SESSION_TOKEN": session["SessionToken"]}}
+            for who, secret in secrets.items():
+                line = findings[who].replace("http://127.0.0.1:8000", base)
+                env = {**os.environ, "PATH": scripts + os.pathsep + os.environ.get("PATH", ""), **secret}
+                result = subprocess.run(["bash", "-c", line], cwd=ROOT, env=env, capture_output=True, text=True,
+                                        timeout=60)
+                assert result.stdout.split(" ", 1)[0] == expected, (who, directory, line, result.stdout,
+                                                                    result.stderr)
+                if expected == "200":
+                    assert json.loads(result.stdout.split(" ", 1)[1])["deleted"] == "1"
 
 
 def test_a_counterexample_sends_a_context_key_taken_from_the_query(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import itertools
 import json
 import logging
 from contextlib import redirect_stderr, redirect_stdout
@@ -15,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from iam_middleware._principal import CredentialKind
 from iam_middleware.access._decisionlog import LogFormatError, Used, parse_time, read_log
 from iam_middleware.access._generate import as_policy, generate_policy
 from iam_middleware.cli import main
@@ -192,3 +194,149 @@ async def test_the_command_on_a_log_the_demo_app_wrote(tmp_path: Path, caplog: p
     log.write_text("not json\n")
     with redirect_stdout(io.StringIO()), redirect_stderr(err):
         assert main(["policy", "generate", "--log", str(log), "--principal", alice]) == 2
+
+
+# Conditions the original policies required ----------------------------------------------------------------------
+def _matched(decision: Any) -> list[dict[str, Any]]:
+    return [m.as_dict() for m in decision.matched]
+
+
+def test_the_conditions_every_allowing_statement_had_are_kept() -> None:
+    """bob deletes orders only with MFA (OrdersWriteWithMFA), reads them with any credential: the generated policy
+    keeps the MFA condition on DeleteOrder, none on GetOrder, and a delete without MFA stays denied."""
+    from iam_middleware import IAM
+    from iam_middleware.access._generate import identity_statements
+
+    iam = IAM.from_file(Path(__file__).resolve().parents[2] / "examples" / "iam.toml")
+    snapshot = iam.snapshot
+    user = snapshot.user("bob")
+    assert user is not None
+    now = 1_800_000_000.0
+    with_mfa = snapshot.user_principal(user, CredentialKind.SESSION, auth_time=now - 60, mfa_time=now - 60)
+    without = snapshot.user_principal(user, CredentialKind.SESSION, auth_time=now - 60)
+    entries, contexts = [], []
+    for action, order_id, bob in (("orders:DeleteOrder", "1", with_mfa), ("orders:DeleteOrder", "2", with_mfa),
+                                  ("orders:DeleteOrder", "1", without), ("orders:GetOrder", "1", without)):
+        decision = iam.authorize(bob, action, order(order_id), now=now)
+        entry = record(BOB, action, order(order_id), decision.kind.value)
+        entry["statements"] = _matched(decision)
+        entries.append(entry)
+        contexts.append(iam.decisions.context_for(bob, None, now=now))
+    statements = identity_statements(snapshot, BOB)
+    assert statements is not None
+    generated = generate_policy(used(*entries), BOB, statements=statements)
+    assert generated is not None and generated.conflicts == []
+    assert generated.guarded == [("orders:DeleteOrder", order("1"))]
+    assert generated.document["Statement"] == [
+        {"Sid": "Orders", "Effect": "Allow", "Action": "orders:DeleteOrder", "Resource": order("*"),
+         "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"},
+                       "NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}},
+        {"Sid": "Orders2", "Effect": "Allow", "Action": "orders:GetOrder", "Resource": order("1")},
+    ]
+    identity = PolicySet.of(as_policy(generated))
+    for entry, context in zip(entries, contexts, strict=True):
+        decision = evaluate(Caller.from_arn(BOB), entry["action"], entry["resource"], context, identity=identity,
+                            context_is_lower=True)
+        assert decision.allowed == (entry["decision"] == "Allowed"), entry
+    # Without the directory, nothing tells the policies' conditions: the request is a conflict the policy allows.
+    plain = generate_policy(used(*entries), BOB)
+    assert plain is not None and plain.conflicts == [("orders:DeleteOrder", order("1"))]
+    assert identity_statements(snapshot, "arn:app:iam::111122223333:user/nobody") is None
+
+
+def test_a_generalization_never_covers_a_resource_granted_under_conditions_it_lacks() -> None:
+    original = [{"Effect": "Allow", "Action": "orders:GetOrder", "Resource": [order("a*"), order("b*")]},
+                {"Effect": "Allow", "Action": "orders:GetOrder", "Resource": order("7"),
+                 "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}]
+    policy = parse_policy({"Version": "2012-10-17", "Statement": original}, policy_id="Original")
+    entries = []
+    for order_id, mfa in (("a1", "false"), ("b1", "false"), ("7", "true")):
+        decision = evaluate(Caller.from_arn(ALICE), "orders:GetOrder", order(order_id),
+                            {"aws:multifactorauthpresent": mfa}, identity=PolicySet.of(policy), context_is_lower=True)
+        entries.append({**record(ALICE, "orders:GetOrder", order(order_id), decision.kind.value),
+                        "statements": _matched(decision)})
+    table = {(policy.id, statement.index): statement for statement in policy.statements}
+    generated = generate_policy(used(*entries), ALICE, statements=lambda name, index: table.get((name, index)))
+    assert generated is not None
+    assert [(s["Resource"], s.get("Condition")) for s in generated.document["Statement"]] == [
+        (order("7"), {"Bool": {"aws:MultiFactorAuthPresent": "true"}}),
+        ([order("a1"), order("b1")], None),  # order/* would grant order/7 without MFA
+    ]
+
+
+FACTS: dict[str, tuple[str, str, str, list[str]]] = {
+    # name: (operator, key, policy value, values a request may carry: the first meets the condition)
+    "mfa": ("Bool", "aws:MultiFactorAuthPresent", "true", ["true", "false"]),
+    "ip": ("IpAddress", "aws:SourceIp", "10.0.0.0/8", ["10.1.2.3", "192.0.2.7"]),
+    "tls": ("Bool", "aws:SecureTransport", "true", ["true", "false"]),
+}
+REQUEST_IDS = st.sampled_from(["a1", "a2", "b1", "7"])
+
+
+@st.composite
+def originals(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """An identity policy whose statements demand some of the facts."""
+    out = []
+    for _ in range(draw(st.integers(1, 4))):
+        statement: dict[str, Any] = {
+            "Effect": "Allow",
+            "Action": draw(st.sampled_from(["orders:GetOrder", "orders:DeleteOrder", "orders:*"])),
+            "Resource": draw(st.lists(st.sampled_from([order("*"), order("a*"), order("b*"), order("7")]),
+                                      min_size=1, max_size=2, unique=True))}
+        condition: dict[str, dict[str, str]] = {}
+        for name in draw(st.lists(st.sampled_from(sorted(FACTS)), unique=True, max_size=2)):
+            operator, key, value, _ = FACTS[name]
+            condition.setdefault(operator, {})[key] = value
+        if condition:
+            statement["Condition"] = condition
+        out.append(statement)
+    return out
+
+
+@given(original=originals(), data=st.data())
+def test_a_policy_with_the_kept_conditions_decides_every_logged_request_as_logged(
+        original: list[dict[str, Any]], data: st.DataObject) -> None:
+    policy = parse_policy({"Version": "2012-10-17", "Statement": original}, policy_id="Original")
+    identity = PolicySet.of(policy)
+    caller = Caller.from_arn(ALICE)
+    entries, contexts = [], []
+    for _ in range(data.draw(st.integers(1, 12))):
+        action = data.draw(st.sampled_from(["orders:GetOrder", "orders:DeleteOrder"]))
+        resource = order(data.draw(REQUEST_IDS))
+        context = {FACTS[name][1].lower(): data.draw(st.sampled_from(FACTS[name][3])) for name in sorted(FACTS)}
+        decision = evaluate(caller, action, resource, context, identity=identity, context_is_lower=True)
+        entry = record(ALICE, action, resource, decision.kind.value)
+        entry["statements"] = _matched(decision)
+        entries.append(entry)
+        contexts.append(context)
+    table = {(policy.id, statement.index): statement for statement in policy.statements}
+    generated = generate_policy(used(*entries), ALICE, statements=lambda name, index: table.get((name, index)))
+    if not any(entry["decision"] == "Allowed" for entry in entries):
+        assert generated is None
+        return
+    assert generated is not None
+    produced = PolicySet.of(as_policy(generated))
+    ever_allowed = {(e["action"], e["resource"]) for e in entries if e["decision"] == "Allowed"}
+    for entry, context in zip(entries, contexts, strict=True):
+        decision = evaluate(caller, entry["action"], entry["resource"], context, identity=produced,
+                            context_is_lower=True)
+        if entry["decision"] == "Allowed":
+            assert decision.allowed, (entry, generated.document)
+        elif (entry["action"], entry["resource"]) not in ever_allowed:
+            assert not decision.allowed, (entry, generated.document)
+    # Not broader than the original on the resources the log shows, whatever the request carries.
+    for action, resource in sorted(ever_allowed):
+        for values in itertools.product(*(FACTS[name][3] for name in sorted(FACTS))):
+            context = {FACTS[name][1].lower(): value for name, value in zip(sorted(FACTS), values, strict=True)}
+            if evaluate(caller, action, resource, context, identity=produced, context_is_lower=True).allowed:
+                assert evaluate(caller, action, resource, context, identity=identity, context_is_lower=True).allowed, \
+                    (action, resource, context, generated.document)
+    # A fact every statement that could allow an action demands stays demanded on every statement of that action.
+    for action in {action for action, _ in ever_allowed}:
+        could = [s for s in original if s["Action"] in (action, "orders:*")]
+        demanded = set.intersection(*({(op, key) for op, keys in s.get("Condition", {}).items() for key in keys}
+                                      for s in could))
+        for statement in generated.document["Statement"]:
+            if action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]):
+                kept = {(op, key) for op, keys in statement.get("Condition", {}).items() for key in keys}
+                assert demanded <= kept, (action, statement, original)

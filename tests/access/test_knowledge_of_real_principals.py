@@ -23,9 +23,10 @@ IDS = ["42", "archived-7", "alice-1"]
 
 def _principals(iam: IAM, now: float) -> dict[str, list[Principal]]:
     provider = iam.settings.web_identity[0]
-    assert iam.web_identity is not None
+    assert iam.credentials.web_identity is not None
     token = web_identity_token(iam, subject="p-9", claims={"team": "blue"}, now=now)
-    web, _ = iam.assume_role_with_web_identity(provider, iam.web_identity.verify(token, now=now), now=now)
+    verified = iam.credentials.web_identity.verify(token, now=now)
+    web, _ = iam.credentials.assume_role_with_web_identity(provider, verified, now=now)
     assert web is not None
     users = {name: [principal_for(iam, name), principal_for(iam, name, mfa=True, now=now),
                     principal_for(iam, name, mfa=True, now=now - 4000)] for name in ("alice", "bob", "carol")}
@@ -41,7 +42,7 @@ def demo() -> tuple[IAM, AccessReport]:
 def _check(iam: IAM, cell: Cell, principal: Principal, now: float) -> None:
     requirement = cell.route.requirement
     assert isinstance(requirement, Permission) and cell.residual is not None
-    context = iam.context_for(principal, None, now=now)
+    context = iam.decisions.context_for(principal, None, now=now)
     for key, value in cell.knowledge.values.items():
         assert context.get(key) == value, (cell.subject.name, key)
     unexpected = set(context) - set(cell.knowledge.values) - cell.knowledge.unknown

@@ -62,6 +62,7 @@ CONDITIONS: list[tuple[str, str, Any]] = [
 TEMPLATES = [
     "arn:app:orders::{account}:order/{order_id}", "arn:app:orders::{account}:order/{a}-{b}",
     "arn:app:orders::{account}:order/42", "arn:app:orders::{account}:{kind}/x", "arn:{partition}:orders::{account}:*",
+    "arn:app:orders::999988887777:order/{order_id}",  # another account's: the root user reaches it only by a grant
 ]
 IDS = ["42", "archived-7", "alice-1", "blue", "a c", "x", "a/b", "*", "4", "abc", "bob-", ""]
 
@@ -129,7 +130,7 @@ def test_the_residual_decides_as_the_evaluator_for_every_instantiation(
     permission = Permission(ACTION, resource)
     template = resource_template(permission, FIXED)
     residual = partial_decide(caller.kind, ACTION, template, known, identity=identity, boundary=boundary,
-                              session=session, guardrails=guardrails)
+                              session=session, guardrails=guardrails, caller_account=caller.account)
     event(f"outcome: {residual.outcome}")
     holes = sorted(permission.placeholders() - set(FIXED))
     for _ in range(data.draw(st.integers(1, 6))):
