@@ -1,11 +1,14 @@
 """Memory at scale: the resident size of a process serving 10,000 principals of 10 statements each, every one
 compiled and decided once, with the caches filled to their bounds.
 
-Run on demand: ``python benchmarks/bench_memory.py`` (about a minute on two cores). Each step runs in this process
-and reports the resident set size (``VmRSS``) after it, so the table shows what each part costs:
+Run on demand: ``python benchmarks/bench_memory.py [--distinct]`` (about a minute on two cores). Each step runs in
+this process and reports the resident set size (``VmRSS``) after it, so the table shows what each part costs:
 
 - the interpreter with the package and the web stack imported (the baseline);
-- the directory loaded and validated (10,000 users, one 10-statement inline policy each, 100 groups);
+- the directory loaded and validated (10,000 users, one 10-statement inline policy each, 100 groups). By default the
+  inline policies follow five templates (per-user resources through ``${aws:username}``, as per-user policies are
+  usually written), so equal statements are compiled once and shared; ``--distinct`` gives every user statements of
+  its own (each with a Sid naming the user), the case where nothing can be shared;
 - every user's layers compiled and one decision made for each (the authorizer cache at 10,000 entries, its bound);
 - 10,000 distinct outside tokens verified and mapped (the bearer-principal and verified-token caches at their
   10,000-entry bounds);
@@ -16,6 +19,7 @@ The goal (issue 11) is under 150 MB for the whole.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import re
@@ -48,10 +52,13 @@ def rss_mb() -> float:
     return int(match.group(1)) / 1024
 
 
+DISTINCT = False
+
+
 def statements(n: int) -> list[dict[str, Any]]:
     """Ten statements of the shapes real policies have: wildcards, variables, conditions, a deny."""
     service = SERVICES[n % len(SERVICES)]
-    return [
+    listed: list[dict[str, Any]] = [
         {"Effect": "Allow", "Action": f"{service}:Get*", "Resource": f"arn:app:{service}::{ACCOUNT}:item/*"},
         {"Effect": "Allow", "Action": [f"{service}:List*", f"{service}:Describe*"], "Resource": "*"},
         {"Effect": "Allow", "Action": f"{service}:Put*",
@@ -70,6 +77,7 @@ def statements(n: int) -> list[dict[str, Any]]:
          "Condition": {"NumericLessThanEquals": {f"{service}:Limit": "100"}}},
         {"Effect": "Deny", "Action": f"{service}:Delete*", "Resource": f"arn:app:{service}::{ACCOUNT}:item/archived-*"},
     ]
+    return [{"Sid": f"U{n}S{i}", **statement} for i, statement in enumerate(listed)] if DISTINCT else listed
 
 
 def directory() -> dict[str, Any]:
@@ -123,6 +131,10 @@ def remember_requests(iam: IAM, token: str) -> int:
 
 
 def main() -> None:
+    global DISTINCT
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--distinct", action="store_true", help="every user's statements differ (nothing shared)")
+    DISTINCT = parser.parse_args().distinct
     gc.collect()
     rows = [("interpreter, package and web stack imported", rss_mb(), "")]
     start = time.perf_counter()
@@ -144,7 +156,7 @@ def main() -> None:
                           "exp": int(now) + 3600}, SECRET, algorithm="HS256") for n in range(USERS)]
     start = time.perf_counter()
     for token in tokens:
-        iam.from_token(token, now=now)
+        iam.credentials.from_token(token, now=now)
     gc.collect()
     rows.append((f"{USERS:,} outside tokens verified and mapped (bearer caches full)", rss_mb(),
                  f"{time.perf_counter() - start:.1f} s"))

@@ -7,8 +7,12 @@ with its location (``Statement[2].Condition.StringEquals."aws:SourceIp"``) and, 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from collections.abc import Mapping
+import threading
+import weakref
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -63,6 +67,67 @@ def _depth(value: Any, limit: int) -> bool:
     return True
 
 
+class CompiledDocument(Mapping[str, Any]):
+    """A policy document as written (read-only), with the statements compiled from it.
+
+    Policies of the same text and kind share one: directories repeat documents (one template in every user's
+    inline policy, ``${aws:username}`` being resolved per request and not at load; the same guardrail in many
+    accounts), and sharing keeps one compiled copy in memory (docs/operations.md, "Memory and cache bounds"). Each
+    ``Policy`` keeps its own ``id``, so a decision still names the policy that decided it. Statements are immutable,
+    so a shared one decides exactly as a fresh parse of the same text would.
+    """
+
+    __slots__ = ("__weakref__", "_data", "statements")
+
+    def __init__(self, data: Mapping[str, Any], statements: tuple[Statement, ...]) -> None:
+        self._data = dict(data)
+        self.statements = statements
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"CompiledDocument({self._data!r})"
+
+
+#: Compiled documents by a digest of their text as written and their kind, for as long as some policy holds them.
+_SHARED: weakref.WeakValueDictionary[bytes, CompiledDocument] = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def _key(doc: Mapping[str, Any], kind: PolicyKind) -> bytes | None:
+    """A digest of the document's JSON text (key order kept) and its kind; None for a mapping that is not JSON.
+
+    Hashed member by member, and statement by statement: one text of a whole large document would be a large
+    short-lived allocation per policy, which fragments the heap of a process loading thousands of them.
+    """
+    digest = hashlib.sha256(kind.value.encode())
+    try:
+        for name, value in doc.items():
+            # Each piece is JSON text, which never holds a raw NUL: the separators keep the framing unambiguous.
+            digest.update(b"\0" + _text(name))
+            if name == "Statement" and isinstance(value, list):
+                digest.update(b"\0[")
+                for statement in value:
+                    digest.update(b"\0" + _text(statement))
+            else:
+                digest.update(b"\0" + _text(value))
+    except (TypeError, ValueError):
+        return None
+    return digest.digest()
+
+
+def _text(value: Any) -> bytes:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8", "surrogatepass")
+
+
 def parse_policy(
     document: str | bytes | bytearray | Mapping[str, Any],
     *,
@@ -79,6 +144,13 @@ def parse_policy(
         raise PolicyValidationError(
             [PolicyIssue("", f"Syntax errors in policy. Nested deeper than {MAX_DEPTH} levels")]
         )
+    digest = _key(doc, kind)
+    shared = _SHARED.get(digest) if digest is not None else None
+    if shared is not None:  # the same text of the same kind: valid, and compiled to the same statements
+        version, doc_id = doc.get("Version"), doc.get("Id")
+        label = policy_id or (doc_id if isinstance(doc_id, str) and doc_id else f"{kind.value}-policy")
+        return Policy(id=label, kind=kind, version=version if isinstance(version, str) else None,
+                      statements=shared.statements, document=shared)
     for key in doc:
         if key not in _TOP_KEYS:
             issues.append(PolicyIssue(str(key), f"Syntax errors in policy. Unknown element {key!r}"))
@@ -113,13 +185,12 @@ def parse_policy(
     if issues:
         raise PolicyValidationError(issues, source=policy_id)
     label = policy_id or (doc_id if isinstance(doc_id, str) and doc_id else f"{kind.value}-policy")
-    return Policy(
-        id=label,
-        kind=kind,
-        version=version if isinstance(version, str) else None,
-        statements=tuple(statements),
-        document=MappingProxyType(dict(doc)),
-    )
+    compiled = CompiledDocument(doc, tuple(statements))
+    if digest is not None:
+        with _SHARED_LOCK:
+            compiled = _SHARED.setdefault(digest, compiled)
+    return Policy(id=label, kind=kind, version=version if isinstance(version, str) else None,
+                  statements=compiled.statements, document=compiled)
 
 
 def _strings(value: Any, where: str, element: str, issues: list[PolicyIssue]) -> tuple[str, ...] | None:
