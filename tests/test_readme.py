@@ -79,6 +79,7 @@ SKIPPED = {
                        "calls the running demo (iam-middleware demo) at 127.0.0.1:8000",
                        "calls the running demo's token service; tests/sts/test_query_clients.py runs it against one"],
     "gate.md": ["the shape of a shell: asgi.py, the Flask, FastAPI and Django adapters and sts are its instances"],
+    "iam-api.md": ["calls the running demo's IAM API; tests/iamapi/test_docs_iam_api.py runs it against one"],
     "operations.md": ["needs a Redis server and your build_my_app; tests/multiprocess runs this setup"],
 }
 
