@@ -58,12 +58,13 @@ _ROUTE_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[A-Za-z_][A-Za-z0-9_]*
 async def decide_async(gate: Gate, context: RequestContext, target: Target, *, offload: bool | None = None) -> None:
     """``gate.decide`` from an event loop, without ever blocking it.
 
-    With shared state over the network (``offload``; by default, any store but ``MemoryStore``) the whole decision
-    runs in a worker thread. Otherwise it runs on the loop, and the one blocking step it may meet, loading an
-    identity provider's key set, is deferred to a worker thread before the decision is taken again.
+    With shared state over the network or users read from a database on demand (``offload``; by default, any store
+    but ``MemoryStore``, or a snapshot with a user loader: ``users="lazy"``) the whole decision runs in a worker
+    thread. Otherwise it runs on the loop, and the one blocking step it may meet, loading an identity provider's key
+    set, is deferred to a worker thread before the decision is taken again.
     """
     if offload is None:
-        offload = not isinstance(gate.iam.store, MemoryStore)
+        offload = not isinstance(gate.iam.store, MemoryStore) or gate.iam.snapshots.in_force.loader is not None
     if offload:
         await anyio.to_thread.run_sync(gate.decide, context, target)
         return
@@ -238,7 +239,8 @@ class IAMMiddleware:
             logger.exception("authorization failed closed (request %s)", context.request_id)
             gate.refuse(context, AccessDeniedError("The request could not be authorized.", code="AuthorizationFailed"))
         else:
-            await decide_async(gate, context, target, offload=self._offload)
+            await decide_async(gate, context, target,
+                               offload=self._offload or gate.iam.snapshots.in_force.loader is not None)
         if context.error is not None:
             await _send_refusal(scope, send, gate.render(context), context.error.code)
             return

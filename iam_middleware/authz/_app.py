@@ -114,7 +114,8 @@ class Authorizer:
                 if gate.needs_body(context, target):  # a signed payload the gateway did not forward
                     gate.refuse(context, PayloadNotForwardedError())
                 else:
-                    await decide_async(gate, context, target, offload=self._offload)
+                    await decide_async(gate, context, target,
+                                       offload=self._offload or gate.iam.snapshots.in_force.loader is not None)
             finally:
                 route_allows_unsigned_payload.reset(allowance)
         except IAMError as error:

@@ -5,6 +5,7 @@ answer refuses the request (503), never lets it pass. Queries are counted, never
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,6 +93,23 @@ def test_a_first_request_costs_one_query_and_the_next_none(lazy: SQLDirectoryRel
     assert snapshot.user("nobody") is None and queries.count() == 0  # a miss is remembered too
     assert snapshot.user_by_arn("arn:app:iam::111122223333:user/bob") is not None and queries.count() == 1
     assert snapshot.user_by_arn("arn:app:iam::111122223333:user/bob") is not None and queries.count() == 0
+
+
+def test_a_users_query_never_runs_on_the_event_loop(lazy: SQLDirectoryReloader) -> None:
+    # A query blocks for milliseconds: an async shell decides in a worker thread when users come from the database.
+    threads: list[threading.Thread] = []
+    event.listen(lazy.directory.engine, "before_cursor_execute",
+                 lambda *_: threads.append(threading.current_thread()))
+    loop_thread: list[threading.Thread] = []
+    app = IAMMiddleware(Starlette(routes=[Route("/orders/{order_id}", get_order)]), iam=lazy.iam)
+
+    async def send() -> httpx.Response:
+        loop_thread.append(threading.current_thread())
+        async with AsyncRouteClient(app, lazy.iam) as client:
+            return await client.request("GET", "/orders/1", credential=ALICE)
+
+    assert asyncio.run(send()).status_code == 200
+    assert threads and loop_thread[0] not in threads
 
 
 def test_a_change_evicts_exactly_the_changed_user(demo: SQLDirectory, lazy: SQLDirectoryReloader) -> None:
