@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
+from itertools import islice
 
 from ._exceptions import ConfigurationError
 from ._settings import Settings
@@ -22,6 +23,9 @@ from .authenticators._totp import TOTPDevice, TOTPVerifier
 from .directory import Snapshot, User
 from .directory._last_used import LastUsedTracker
 from .state import StateStore
+
+#: How many password hashes tell the directory's usual cost (``Logins._usual_password_cost``).
+_COST_SAMPLE = 256
 
 __all__ = ["Logins", "mfa_devices_of", "own_mfa_serial"]
 
@@ -88,13 +92,17 @@ class Logins:
 
     def _usual_password_cost(self) -> PasswordCost:
         """The cost most of the directory's password hashes have: a login for an unknown user spends that much, so
-        it takes as long as one for a known user even while older hashes are still cheaper than new ones."""
+        it takes as long as one for a known user even while older hashes are still cheaper than new ones.
+
+        Read from at most ``_COST_SAMPLE`` hashes per snapshot: a large directory is reloaded often (each change is a
+        new snapshot), and the first login after each must not parse every user's hash."""
         snapshot = self._snapshots.current
         if self._dummy_cost[0] is not snapshot:
             costs: Counter[PasswordCost] = Counter()
-            for user in getattr(snapshot, "users", {}).values():  # an application's own Directory may list none
-                if user.password_hash is not None:
-                    with suppress(ConfigurationError):  # a broken hash fails its own logins (LoginService._find)
-                        costs[PasswordHash.parse(user.password_hash).cost] += 1
+            users = getattr(snapshot, "users", {}).values()  # an application's own Directory may list none
+            hashes = (user.password_hash for user in users if user.password_hash is not None)
+            for password_hash in islice(hashes, _COST_SAMPLE):
+                with suppress(ConfigurationError):  # a broken hash fails its own logins (LoginService._find)
+                    costs[PasswordHash.parse(password_hash).cost] += 1
             self._dummy_cost = (snapshot, costs.most_common(1)[0][0] if costs else PasswordCost())
         return self._dummy_cost[1]
