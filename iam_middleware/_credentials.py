@@ -36,6 +36,8 @@ from .state import StateStore
 __all__ = ["CredentialResolver"]
 
 #: Global keys that come from the request rather than the credential: a trust decision reading one is per request.
+#: The most principals of long-term access keys remembered for one snapshot (``CredentialResolver.from_signature``).
+_KEY_PRINCIPALS = 10_000
 _REQUEST_KEYS = frozenset({"aws:currenttime", "aws:epochtime", "aws:sourceip", "aws:securetransport",
                            "aws:useragent", "aws:referer"})
 
@@ -81,6 +83,10 @@ class CredentialResolver:
         # client refreshing its token is not evaluated again. Only for trust policies that read no request key.
         self._trust_verdicts: dict[tuple[Any, ...], Decision] = {}
         self._first_seen: dict[bytes, float] = {}
+        # The principal of each long-term access key, for the snapshot it was built from: a signed request is never
+        # remembered as a whole (each signature is one request's), but who holds a key changes only with the
+        # directory. Emptied when the snapshot changes; at most _KEY_PRINCIPALS entries.
+        self._key_principals: tuple[Snapshot | None, dict[str, Principal]] = (None, {})
         self.credential_epoch = 0
         for provider in s.web_identity:
             if provider.issuer.jwks is not None:
@@ -271,10 +277,20 @@ class CredentialResolver:
         key_id = verified.access_key_id
         snapshot = self._snapshots.current
         if not key_id.startswith("ASIA"):
-            found = snapshot.access_key(key_id)
-            if found is None:  # pragma: no cover - the verifier looked it up a moment ago
-                raise AuthenticationError("The access key no longer exists.", code="InvalidClientTokenId")
-            return snapshot.user_principal(found[1], CredentialKind.ACCESS_KEY, access_key_id=key_id)
+            built_from, principals = self._key_principals
+            if built_from is not snapshot:
+                principals = {}
+                self._key_principals = (snapshot, principals)
+            principal = principals.get(key_id)
+            if principal is None:
+                found = snapshot.access_key(key_id)
+                if found is None:  # pragma: no cover - the verifier looked it up a moment ago
+                    raise AuthenticationError("The access key no longer exists.", code="InvalidClientTokenId")
+                principal = snapshot.user_principal(found[1], CredentialKind.ACCESS_KEY, access_key_id=key_id)
+                if len(principals) >= _KEY_PRINCIPALS:
+                    principals.clear()
+                principals[key_id] = principal
+            return principal
         # The record the verifier's lookup read, when it came from here: one store round trip per request.
         record = verified.credential.record
         temporary = record if isinstance(record, TemporaryCredential) else self.temporary.lookup(key_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 __all__ = ["Network", "RequestView", "resolve_source_ip"]
 
@@ -45,8 +45,11 @@ class RequestView:
         return memo
 
     def with_body(self, body: bytes) -> RequestView:
-        """The same request with its body read."""
-        return replace(self, body=body)
+        """The same request with its body read (its header index carried over: the headers are the same)."""
+        view = RequestView(method=self.method, raw_path=self.raw_path, query_string=self.query_string,
+                           headers=self.headers, client_host=self.client_host, scheme=self.scheme, body=body)
+        object.__setattr__(view, "_by_name", self._by_name)
+        return view
 
     def _index(self) -> dict[str, list[str]]:
         index = self._by_name

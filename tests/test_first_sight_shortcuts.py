@@ -3,6 +3,7 @@ a decision). Each test runs both ways over a space of inputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from pathlib import Path
 from types import MappingProxyType
@@ -63,6 +64,22 @@ def test_header_lookup_is_the_scan_it_replaces(headers: list[tuple[str, str]], n
     assert view.header(name) == (",".join(scanned) if scanned else None)
     view.header_values(name).append("changed")  # a copy: the view's own values never change
     assert view.header_values(name) == scanned
+
+
+@given(st.sampled_from(["GET", "POST", "put"]), st.binary(max_size=20), st.binary(max_size=20),
+       st.lists(st.tuples(st.sampled_from(["x-a", "host", "authorization"]), st.text(max_size=5)), max_size=4),
+       st.none() | st.text(max_size=8), st.sampled_from(["http", "https"]), st.binary(max_size=20),
+       st.booleans())
+def test_with_body_is_the_same_view_with_that_body(method: str, path: bytes, query: bytes,
+                                                   headers: list[tuple[str, str]], client: str | None, scheme: str,
+                                                   body: bytes, looked_up: bool) -> None:
+    view = RequestView(method, path, query, tuple(headers), client, scheme)
+    if looked_up:
+        view.header("x-a")  # the header index exists before the body is read
+    read = view.with_body(body)
+    assert read == dataclasses.replace(view, body=body)
+    for name in ("x-a", "host", "authorization", "absent"):
+        assert read.header_values(name) == [v for k, v in headers if k == name]
 
 
 def test_a_view_with_its_body_looks_up_its_own_headers() -> None:

@@ -439,3 +439,24 @@ def test_the_short_forms_reach_the_parts(iam: IAM) -> None:
     # ``authenticators=`` replaces the chain for one request (the token service's Query API takes SigV4 only).
     assert iam.authenticate(view("GET", ("x-tag", "one")), authenticators=[Tagged()]) is None
     assert seen == ["short", "one"]
+
+
+def test_an_access_keys_principal_is_remembered_for_its_snapshot_only(iam: IAM, clock: Clock) -> None:
+    first = iam.authenticate(signed())
+    assert first is not None and iam.authenticate(signed()) is first  # built once per snapshot
+    data = copy.deepcopy(tomllib.loads(DEMO.read_text()))
+    data["users"]["alice"]["tags"] = {"team": "green"}
+    iam.snapshots.swap(IAM.from_dict(data, base_dir=EXAMPLES).snapshot)  # a reload: alice's tags changed
+    after = iam.authenticate(signed())
+    assert after is not None and after is not first and dict(after.tags) == {"team": "green"}
+
+
+def test_the_remembered_key_principals_stay_within_their_bound(iam: IAM, monkeypatch: pytest.MonkeyPatch) -> None:
+    from iam_middleware import _credentials
+
+    monkeypatch.setattr(_credentials, "_KEY_PRINCIPALS", 1)
+    bob_key = ("AKIADEMOBOB000000001", "demo/bob/Xq8vL2mNcR4tYp7Kz1Wd/Hs9bFgJeUa")
+    for key in (ALICE_KEY, bob_key, ALICE_KEY):
+        principal = iam.authenticate(signed(key=key))
+        assert principal is not None and principal.access_key_id == key[0]
+        assert len(iam.credentials._key_principals[1]) <= 1
