@@ -102,12 +102,20 @@ def runner(app: Any, scopes: list[dict[str, Any]], count: int) -> Callable[[], f
     return lambda: asyncio.run(batch())
 
 
-def best(run: Callable[[], float], repeat: int) -> float:
+def interleaved(runs: dict[str, Callable[[], float]], repeat: int) -> dict[str, float]:
+    """Microseconds per request of each row: the best of ``repeat`` batches, taken round after round (one batch of
+    every row per round), so a neighbour that loads the machine for a while slows every row alike instead of
+    skewing their ratios; after one warm-up batch each."""
     gc.collect()
     gc.disable()
     try:
-        run()
-        return min(run() for _ in range(repeat)) * 1e6
+        for run in runs.values():
+            run()
+        best = dict.fromkeys(runs, float("inf"))
+        for _ in range(repeat):
+            for name, run in runs.items():
+                best[name] = min(best[name], run())
+        return {name: seconds * 1e6 for name, seconds in best.items()}
     finally:
         gc.enable()
 
@@ -208,20 +216,19 @@ def main() -> None:
             ec_public.verify(es_der_signature, es_signed[0].encode(), ec.ECDSA(hashes.SHA256()))
         return (time.perf_counter() - began) / n
 
-    rows: dict[str, float] = {
-        "bare Starlette app": best(runner(bare, [warm_scope], n), args.repeat),
-        "warm bearer (the same HS256 token)": best(runner(app, [warm_scope], n), args.repeat),
-        "a new HS256 token each request": best(runner(app, [bearer(t) for t in hs], n), args.repeat),
-        "a new RS256 token each request": best(runner(app, [bearer(t) for t in rs], n), args.repeat),
-        "  RS256 signature check alone (cryptography)": best(rsa_verify, args.repeat),
-        "a new ES256 token each request": best(runner(app, [bearer(t) for t in es], n), args.repeat),
-        "  ES256 signature check alone (cryptography)": best(ec_verify, args.repeat),
-        "SigV4 header-signed (botocore)": best(runner(app, sigv4(now, total, presign=False), n), args.repeat),
-        "SigV4 presigned URL (botocore)": best(runner(app, sigv4(now, total, presign=True), n), args.repeat),
-        "a new resource id each request": best(
-            runner(app, [bearer(one, f"/orders/{i}") for i in range(total)], n), args.repeat),
-        "first request of a new TOTP session": best(runner(app, sessions, n), args.repeat),
-    }
+    rows = interleaved({
+        "bare Starlette app": runner(bare, [warm_scope], n),
+        "warm bearer (the same HS256 token)": runner(app, [warm_scope], n),
+        "a new HS256 token each request": runner(app, [bearer(t) for t in hs], n),
+        "a new RS256 token each request": runner(app, [bearer(t) for t in rs], n),
+        "  RS256 signature check alone (cryptography)": rsa_verify,
+        "a new ES256 token each request": runner(app, [bearer(t) for t in es], n),
+        "  ES256 signature check alone (cryptography)": ec_verify,
+        "SigV4 header-signed (botocore)": runner(app, sigv4(now, total, presign=False), n),
+        "SigV4 presigned URL (botocore)": runner(app, sigv4(now, total, presign=True), n),
+        "a new resource id each request": runner(app, [bearer(one, f"/orders/{i}") for i in range(total)], n),
+        "first request of a new TOTP session": runner(app, sessions, n),
+    }, args.repeat)
     rows["RS256 beyond the signature"] = rows["a new RS256 token each request"] - rows[
         "  RS256 signature check alone (cryptography)"]
     rows["ES256 beyond the signature"] = rows["a new ES256 token each request"] - rows[
