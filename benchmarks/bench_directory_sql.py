@@ -14,8 +14,10 @@ polling only, SQLite (polling, every ``--poll`` seconds), and SQLite and Postgre
 (a throwaway redis-server) as the shared state, whose announcement wakes the other process.
 
 ``--users 100000`` then bulk-loads that many users (each with an access key, a group and a tag) into PostgreSQL
-and reports: the whole load, a commit of one change through ``change()``, the incremental refresh of that change
-in another process, the memory of a process holding every user and of one loading them on demand
+and reports: the whole load, a writer's first change (read and validated whole), a ``create_user`` +
+``create_access_key`` through ``change()`` validated by what it touches and the same read and validated whole (as
+every change was before), the time until another process serves it (eager, LISTEN), the incremental refresh of a
+change in another process, the memory of a process holding every user and of one loading them on demand
 (``users="lazy"``), and the first and second look-up of a user's access key there (with the queries counted).
 """
 
@@ -31,13 +33,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from iam_middleware.directory.sql import SQLDirectory, SQLDirectoryReloader  # noqa: E402
+from iam_middleware.directory.sql import DirectoryDraft, SQLDirectory, SQLDirectoryReloader  # noqa: E402
 
 
 def _store(redis_url: str | None) -> object:
@@ -67,11 +70,19 @@ def follow(url: str, poll: float, listen: bool, redis_url: str | None = None) ->
     reloader.stop()
 
 
-def measure(url: str, changes: int, poll: float, listen: bool, redis_url: str | None = None) -> list[float]:
-    directory = SQLDirectory(url)
+def _tag_alice(draft: DirectoryDraft, i: int) -> None:
+    draft.tag_user("alice", {"team": f"t{i}"})
+
+
+def measure(url: str, changes: int, poll: float, listen: bool, redis_url: str | None = None, *,
+            writer: SQLDirectory | None = None, act: Callable[[DirectoryDraft, int], None] = _tag_alice,
+            ready_timeout: float = 30) -> list[float]:
+    """Commit ``changes`` changes (``act``; through ``writer``, else a new ``SQLDirectory``) and time each from the
+    end of its commit to the new snapshot in force in another process."""
+    directory = writer if writer is not None else SQLDirectory(url)
     # With Redis, this process serves the directory too: its reloader announces each commit there.
-    writer = (SQLDirectoryReloader.open(directory, store=_store(redis_url), poll_interval=3600,  # type: ignore[arg-type]
-                                        listen=False) if redis_url else None)
+    announcer = (SQLDirectoryReloader.open(directory, store=_store(redis_url),  # type: ignore[arg-type]
+                                           poll_interval=3600, listen=False) if redis_url else None)
     child = subprocess.Popen([sys.executable, __file__, "--follow", url, "--poll", str(poll)]
                              + ([] if listen else ["--no-listen"]) + (["--redis", redis_url] if redis_url else []),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -84,14 +95,14 @@ def measure(url: str, changes: int, poll: float, listen: bool, redis_url: str | 
             lines.put(line)
 
     threading.Thread(target=relay, daemon=True).start()
-    if lines.get(timeout=30).strip() != "ready":
+    if lines.get(timeout=ready_timeout).strip() != "ready":
         raise SystemExit("the follower did not start")
     delays = []
     try:
         for i in range(changes):
             time.sleep(random.uniform(0.05, 0.3))
             with directory.change() as draft:
-                draft.tag_user("alice", {"team": f"t{i}"})
+                act(draft, i)
             committed = time.monotonic()
             revision = directory.revision()
             while True:
@@ -102,9 +113,10 @@ def measure(url: str, changes: int, poll: float, listen: bool, redis_url: str | 
     finally:
         child.stdin.close()
         child.wait(10)
-        if writer is not None:
-            writer.stop()
-        directory.close()
+        if announcer is not None:
+            announcer.stop()
+        if writer is None:
+            directory.close()
     return delays
 
 
@@ -175,13 +187,36 @@ def scale(url: str, count: int) -> None:
     eager = SQLDirectoryReloader(directory.iam(), SQLDirectory(url), poll_interval=3600, listen=False)
     del loaded
     writer = SQLDirectory(url)
+    started = time.perf_counter()
     with writer.change() as draft:  # the log starts here: the bulk insert wrote none
         draft.tag_user("u000001", {"team": "warm-up"})
+    assert writer.last_check == "whole", writer.last_check
+    print(f"  the first change of a writer (reads, validates whole) {time.perf_counter() - started:8.2f} s")
     eager.reload()
+
+    def create(draft: DirectoryDraft, i: int) -> None:
+        draft.create_user(f"new{i:04d}")
+        draft.create_access_key(f"new{i:04d}")
+
+    timings = []
+    for i in range(5):
+        started = time.perf_counter()
+        with writer.change() as draft:
+            create(draft, i)
+        timings.append(time.perf_counter() - started)
+        assert writer.last_check == "incremental", writer.last_check
+    print(f"  create_user + create_access_key through change(), by what it touches "
+          f"{statistics.median(timings) * 1000:8.1f} ms median, {max(timings) * 1000:.1f} ms worst of 5")
+    writer._state = None  # what every change did before: read the whole directory, validate it whole
     started = time.perf_counter()
     with writer.change() as draft:
-        draft.tag_user("u000002", {"team": "green"})
-    print(f"  one change through change() (reads, validates whole) {time.perf_counter() - started:8.2f} s")
+        create(draft, 5)
+    assert writer.last_check == "whole", writer.last_check
+    print(f"  the same, read and validated whole (as before)  {time.perf_counter() - started:8.2f} s")
+    delays = measure(url, 5, 1.0, True, writer=writer, act=lambda draft, i: create(draft, 100 + i),
+                     ready_timeout=600)
+    print(f"  ... in force in another process (eager, LISTEN)  {statistics.median(delays) * 1000:8.1f} ms median, "
+          f"{max(delays) * 1000:.1f} ms worst of 5")
     timings = []
     for i in range(5):
         with writer.change() as draft:

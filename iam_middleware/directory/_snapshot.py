@@ -109,6 +109,7 @@ class Snapshot:
         self._users_by_name = by_name
         self._by_id = {user.id: user for user in self.users.values()}
         self._access_keys = keys
+        self._alike: dict[tuple[str, str], tuple[User, ...]] | None = None  # built by ``users_named_alike``
         self._authorizers: dict[tuple[str, str], Authorizer] = {}
         # Compiled layers per user or role (and session policy): many sessions of one role share them.
         self._layers: dict[tuple[str, str], tuple[PolicySet | None, ...]] = {}
@@ -152,6 +153,7 @@ class Snapshot:
             for key in user.access_keys:
                 if keys.get(key.id, (None, None))[1] is user:
                     del keys[key.id]
+        added = list(added)
         for user in [*added, *(new.roots.values() if accounts is not None else ())]:
             changed.add(user.arn)
             if not user.is_root:
@@ -160,6 +162,20 @@ class Snapshot:
             keys.update((key.id, (key, user)) for key in user.access_keys)
         new.users = MappingProxyType(users)
         new._users_by_name, new._by_id, new._access_keys = by_name, by_id, keys
+        new._alike = None
+        alike = self._alike
+        if alike is not None:  # built here: patched for the new snapshot rather than built again there
+            alike = dict(alike)
+            for user in gone:
+                if not user.is_root:
+                    fold = (user.account, user.name.lower())
+                    alike[fold] = tuple(u for u in alike.get(fold, ()) if u is not user)
+                    if not alike[fold]:
+                        del alike[fold]
+            for user in (user for user in added if not user.is_root):
+                fold = (user.account, user.name.lower())
+                alike[fold] = (*alike.get(fold, ()), user)
+            new._alike = alike
         new._lock = threading.Lock()
         if accounts is None and groups is None and roles is None and policies is None:
             with self._lock:  # a consistent copy: other threads compile into these meanwhile
@@ -192,6 +208,18 @@ class Snapshot:
         if found is None and self.loader is not None and ":user/" in arn:
             found = self.loader.user_with_arn(self, arn)
         return found if found is not None else self._roots_by_arn.get(arn)
+
+    def users_named_alike(self, account: str, name: str) -> tuple[User, ...]:
+        """The users held here of ``account`` named ``name`` whatever its case (IAM's names are unique so, which a
+        change is checked against). The index is built on first use and carried over, patched, by ``derive``."""
+        alike = self._alike
+        if alike is None:
+            built: dict[tuple[str, str], tuple[User, ...]] = {}
+            for user in self.users.values():
+                fold = (user.account, user.name.lower())
+                built[fold] = (*built.get(fold, ()), user)
+            self._alike = alike = built
+        return alike.get((account, name.lower()), ())
 
     def user_by_id(self, unique_id: str) -> User | None:
         """A user held here, by unique id (``AIDA…``)."""

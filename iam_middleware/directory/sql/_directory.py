@@ -2,15 +2,23 @@
 
 Reading builds the mapping a directory file parses to and validates it with the file loader, so a directory in the
 database is checked exactly as a file is, every problem named. A change (``change()``) runs in one transaction:
-it takes the change counter's lock, reads the directory, applies IAM's actions, validates the whole result, writes
-only what differs, bumps the counter and (PostgreSQL) sends a notification that is delivered at commit. Nothing of
-a refused change is written.
+it takes the change counter's lock, applies IAM's actions to the directory, validates the result, writes only what
+differs, bumps the counter and (PostgreSQL) sends a notification that is delivered at commit. Nothing of a refused
+change is written.
+
+The writer keeps the state it committed last (its records and validated snapshot, ``WriterState``): while the
+counter still says that revision, the next change starts from it instead of reading the directory, copies only the
+entities it touches (``Overlay``) and is validated by what it touches (``_incremental``), falling back to the whole
+validation whenever that check cannot vouch for it. When another writer committed meanwhile, the state is brought
+up to date through the change log (the changed entities read again, checked the same way); what the log cannot
+vouch for (a row edited by hand and the counter bumped, a writer too far behind) makes the change read the
+directory and validate it whole, as a process's first change does.
 """
 
 from __future__ import annotations
 
-import copy
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -30,17 +38,31 @@ from .._credential_report import CredentialTimes
 from .._load import _read_mapping, directory_from_dict
 from .._snapshot import Snapshot
 from .._write import dump_toml
-from ._changes import changed_rows, write_changes
+from . import _schema as t
+from ._changes import changed_rows, read_changes, write_changes
 from ._diff import carry_over, describe
-from ._draft import DirectoryDraft
+from ._draft import DirectoryDraft, changed_keys, draft_records, settled
 from ._engine import WRITE, database_url, open_engine, safe_url
 from ._errors import ValidationError
+from ._incremental import MAX_USERS, check_change
+from ._lazy import Builder
 from ._mapping import file_mapping, records_from_file
 from ._migrations import migrate
-from ._records import Records, bump_revision, lock_revision, read_records, read_revision, write_records
+from ._records import (
+    KINDS,
+    Records,
+    bump_revision,
+    lock_revision,
+    read_devices,
+    read_records,
+    read_revision,
+    read_users,
+    write_records,
+)
 
-__all__ = ["CHANNEL", "ImportResult", "Loaded", "SQLDirectory"]
+__all__ = ["CHANNEL", "ImportResult", "Loaded", "SQLDirectory", "WriterState"]
 
+_CHUNK = 500  # ids per IN (...) list: well within every database's limit on bound parameters
 #: The PostgreSQL notification channel a committed change is announced on (payload: the new revision).
 CHANNEL = "iam_directory"
 
@@ -57,6 +79,16 @@ class Loaded:
     @property
     def revision(self) -> int:
         return self.snapshot.version
+
+
+@dataclass(frozen=True, slots=True)
+class WriterState:
+    """The state this process committed last: its revision, its records (never changed: a draft lays an
+    ``Overlay`` over them) and, when it was validated, its ``Loaded`` (None: the next change validates whole)."""
+
+    revision: int
+    records: Records
+    loaded: Loaded | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +117,10 @@ class SQLDirectory:
         self.engine = open_engine(self.url)
         #: Called with each state this process commits, after the commit (local reloaders swap it in at once).
         self.on_commit: list[Callable[[Loaded], None]] = []
+        #: How the last change was validated: "incremental" (by what it touched) or "whole".
+        self.last_check: str | None = None
+        self._state: WriterState | None = None
+        self._state_lock = threading.Lock()
         if migrate:
             self.migrate()
 
@@ -199,29 +235,101 @@ class SQLDirectory:
         """A transaction of IAM actions: ``with directory.change() as d: d.create_user("dave")``.
 
         Each action checks IAM's rules as it runs (``DirectoryChangeError`` subclasses, IAM's codes); at the end of
-        the block the whole directory is validated (``ValidationError`` listing every problem), then committed at
-        once with a new revision. An exception leaves the database as it was. Writers run one at a time: keep the
-        block short.
+        the block the directory is validated (``ValidationError`` listing every problem): by what the block touched
+        when it starts from the state this process committed last, else whole (see the module's docstring); the
+        state committed is always one the whole validation accepts. Then it is committed at once with a new
+        revision. An exception leaves the database as it was. Writers run one at a time: keep the block short.
         """
-        committed = None
+        committed = after = None
         with self._writing() as connection:
             revision = lock_revision(connection)
-            before = read_records(connection)
-            draft = DirectoryDraft(copy.deepcopy(before), now=int(self.clock()))
+            state = self._state_at(connection, revision)
+            self._keep(state)  # the database's state at ``revision``, whatever becomes of the block
+            draft = DirectoryDraft(draft_records(state.records), now=int(self.clock()),
+                                   snapshot=state.loaded.snapshot if state.loaded is not None else None)
             yield draft
-            if draft.records != before:
-                try:
-                    committed = self._validate(draft.records, revision + 1)
-                except ConfigurationError as exc:
-                    raise ValidationError(str(exc)) from None
-                self._write(connection, before, draft.records)
-        if committed is not None:
+            changed = changed_keys(state.records, draft.records)
+            if changed:
+                after = draft.records
+                committed = self._check(state, after, changed, revision + 1)
+                self._write(connection, state.records, after, changed)
+        if committed is not None and after is not None:
+            self._keep(WriterState(committed.revision, settled(after), committed))
             self._committed(committed)
 
-    def _write(self, connection: Connection, before: Records, after: Records) -> int:
+    def _state_at(self, connection: Connection, revision: int) -> WriterState:
+        """The state at ``revision``: the one this process committed last if the counter still says it; else that
+        one brought up to ``revision`` by what the change log says changed since (``_caught_up``); else the
+        directory read now (not validated: the change is then validated whole)."""
+        state = self._state
+        if state is not None and state.revision == revision:
+            return state
+        if state is not None and state.loaded is not None and state.revision < revision:
+            found = self._caught_up(connection, state, state.loaded, revision)
+            if found is not None:
+                return found
+        return WriterState(revision, read_records(connection), None)
+
+    def _caught_up(self, connection: Connection, state: WriterState, loaded: Loaded,
+                   revision: int) -> WriterState | None:
+        """``state`` (validated: ``loaded``) with what the revisions after it changed (other writers' commits) read
+        again, checked by what they touched as a change of this process is; None when the log cannot say what changed
+        (too far behind, a revision written past ``change()``), the settings or routes changed, or too many users
+        did. The records are the database's at ``revision``; their ``loaded`` is None (the next change validates
+        whole) when the check cannot vouch for them."""
+        changes = read_changes(connection, state.revision, revision)
+        if changes is None or {"settings", "routes"} & changes.kinds.keys() or len(changes["users"]) > MAX_USERS:
+            return None
+        ids = sorted(changes["users"])
+        users = dict(state.records["users"])
+        held: Records = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start:start + _CHUNK]
+            _, found, devices = read_users(connection, select(t.users.c.id).where(t.users.c.id.in_(chunk)))
+            for unique in chunk:
+                users.pop(unique, None)
+            users.update(found)
+            held.update(devices)
+        records = {**state.records, "users": users}
+        if not changes.only_users:  # few beside the users: read whole
+            rest = read_records(connection, users=False)
+            records.update((kind, rest[kind]) for kind in ("accounts", "policies", "groups", "roles"))
+        gone, moved = set(ids), changes["mfa_devices"]
+        devices = {key: device for key, device in state.records["mfa_devices"].items()
+                   if device["holder"] not in gone and key not in moved}
+        devices.update(held)
+        devices.update(read_devices(connection, moved))
+        records["mfa_devices"] = devices
+        changed = {kind: set(changes[kind]) for kind in ("users", *KINDS) if changes[kind]}
+        checked = check_change(loaded, state.records, records, changed, revision, validate=self._validate,
+                               builder=lambda: Builder(records["settings"], self.base_dir, self.source))
+        return WriterState(revision, records, checked)
+
+    def _keep(self, state: WriterState) -> None:
+        with self._state_lock:
+            if self._state is None or state.revision > self._state.revision:
+                self._state = state
+
+    def _check(self, state: WriterState, after: Records, changed: Mapping[str, set[str]], revision: int) -> Loaded:
+        """The validated state of ``after``: by what changed when ``state`` was validated and the check can vouch
+        for it, else by the whole validation (which names every problem: ``ValidationError``)."""
+        if state.loaded is not None:
+            found = check_change(state.loaded, state.records, after, changed, revision, validate=self._validate,
+                                 builder=lambda: Builder(after["settings"], self.base_dir, self.source))
+            if found is not None:
+                self.last_check = "incremental"
+                return found
+        self.last_check = "whole"
+        try:
+            return self._validate(after, revision)
+        except ConfigurationError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def _write(self, connection: Connection, before: Records, after: Records,
+               changed: Mapping[str, set[str]] | None = None) -> int:
         revision = bump_revision(connection)
-        write_records(connection, before, after)
-        write_changes(connection, revision, changed_rows(before, after))
+        write_records(connection, before, after, changed)
+        write_changes(connection, revision, changed_rows(before, after, changed))
         if self.dialect == "postgresql":
             connection.execute(select(func.pg_notify(CHANNEL, str(revision))))
         return revision
@@ -259,6 +367,7 @@ class SQLDirectory:
                 return ImportResult(changes, revision, False)
             committed = self._validate(after, revision + 1)
             revision = self._write(connection, before, after)
+        self._keep(WriterState(revision, after, committed))
         self._committed(committed)
         return ImportResult(changes, revision, True)
 

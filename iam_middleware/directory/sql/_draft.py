@@ -5,13 +5,19 @@
 IAM's error codes: a name taken (``EntityAlreadyExists``), a name unknown (``NoSuchEntity``), a third access key or
 a sixth policy version (``LimitExceeded``), deleting what is still in use (``DeleteConflict``), a document that is
 not a valid policy (``MalformedPolicyDocument``, with the validator's located messages). Managed policies are named
-by their name (the directory's policy names are unique). When the block ends, the whole directory is validated as
-a file is before anything is committed.
+by their name (the directory's policy names are unique). When the block ends, the directory it leaves is validated
+before anything is committed (``SQLDirectory.change()``: by what the block touched, never accepting what the whole
+validation of a file would refuse).
+
+A draft's records are the writer's state with each kind an ``Overlay``: an entry is copied the first time the draft
+takes it (``records[kind][key]``), so a block costs what it touches, and what it changed is known without comparing
+the rest. Change an entry only through ``records[kind][key]``, never one reached by iterating.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import itertools
 import json
 import re
@@ -26,6 +32,7 @@ from ...authenticators._totp import TOTPDevice, new_device, provisioning_uri, qr
 from ...policy import PolicyKind, parse_policy
 from .._load import MAX_MFA_DEVICES, ROOT_MFA_NAME
 from .._qr_png import qr_png
+from .._snapshot import Snapshot
 from ._errors import (
     DeleteConflictError,
     DirectoryChangeError,
@@ -35,10 +42,10 @@ from ._errors import (
     MalformedPolicyDocumentError,
     NoSuchEntityError,
 )
-from ._records import Records
+from ._records import KINDS, Records
 
 __all__ = ["ROOT", "DirectoryDraft", "InvalidAuthenticationCodeError", "MFADeviceInfo", "NewAccessKey",
-           "NewVirtualMFADevice"]
+           "NewVirtualMFADevice", "Overlay", "changed_keys", "draft_records", "settled"]
 
 # IAM's quotas (the defaults an account starts with) and name patterns.
 MAX_ACCESS_KEYS = 2
@@ -138,6 +145,114 @@ def policy_text(document: PolicyDocument, kind: PolicyKind, label: str) -> str:
     return document if isinstance(document, str) else json.dumps(document, indent=2, ensure_ascii=False)
 
 
+class Overlay(dict[str, Any]):
+    """One kind of a draft's records laid over the records of the state the change starts from (``base``).
+
+    Every entry is shared with ``base`` until the draft takes it (``self[key]``, ``get``, ``setdefault``): then it
+    holds a deep copy of its own. A change so copies only what it touches, ``base`` (the writer's state, shared by
+    the next change) is never changed, and ``changed()`` says which entries differ without comparing the rest.
+    ``items()``, ``values()`` and iteration give the shared entries: for looking, never for changing (change an
+    entry found that way through ``self[key]``).
+    """
+
+    def __init__(self, base: Mapping[str, Any]) -> None:
+        super().__init__(base)
+        self.base = base
+        self.touched: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        value = dict.__getitem__(self, key)
+        if key not in self.touched:
+            value = copy.deepcopy(value)
+            dict.__setitem__(self, key, value)
+            self.touched.add(key)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.touched.add(key)
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.touched.add(key)
+        dict.__delitem__(self, key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self.touched.add(key)
+        return dict.pop(self, key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        key, value = dict.popitem(self)
+        self.touched.add(key)
+        return key, value
+
+    def clear(self) -> None:
+        self.touched.update(self)
+        dict.clear(self)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def __ior__(self, other: Any) -> Overlay:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return copy.deepcopy(dict(self), memo)
+
+    def changed(self) -> set[str]:
+        """The keys whose entries differ from ``base`` (added, removed or changed)."""
+        missing = object()
+        return {key for key in self.touched
+                if dict.get(self, key, missing) != self.base.get(key, missing)}
+
+
+def draft_records(base: Records) -> Records:
+    """Records for a draft over ``base``: the settings and routes copied, every other kind an ``Overlay``."""
+    records: Records = {"settings": copy.deepcopy(base["settings"]), "routes": copy.deepcopy(base["routes"])}
+    records.update((kind, Overlay(base[kind])) for kind in KINDS)
+    return records
+
+
+def settled(records: Records) -> Records:
+    """A draft's records as plain dicts that no longer share anything the draft may still change (the entries it
+    took are copied again): the state the next change starts on, whatever is done with the draft afterwards."""
+    found: Records = copy.deepcopy({"settings": records["settings"], "routes": records["routes"]})
+    for kind in KINDS:
+        entries = records[kind]
+        plain = dict(entries)
+        if isinstance(entries, Overlay):
+            plain.update((key, copy.deepcopy(plain[key])) for key in entries.touched if key in plain)
+        found[kind] = plain
+    return found
+
+
+def changed_keys(before: Records, after: Records) -> dict[str, set[str]]:
+    """What ``after`` changed of ``before``, by kind (``settings`` and ``routes`` with ``{""}`` when they changed):
+    ``Overlay.changed()`` where ``after`` is a draft's, else a comparison of every entry."""
+    found: dict[str, set[str]] = {}
+    for part in ("settings", "routes"):
+        if before[part] != after[part]:
+            found[part] = {""}
+    for kind in KINDS:
+        entries = after[kind]
+        if isinstance(entries, Overlay) and entries.base is before[kind]:
+            keys = entries.changed()
+        else:
+            keys = {key for key in before[kind].keys() | entries.keys() if before[kind].get(key) != entries.get(key)}
+        if keys:
+            found[kind] = keys
+    return found
+
+
 class DirectoryDraft:
     """IAM's actions on the directory of one ``SQLDirectory.change()`` block (see the module's docstring).
 
@@ -145,9 +260,14 @@ class DirectoryDraft:
     directory's only account. Group and policy names are unique across the directory, as in the file.
     """
 
-    def __init__(self, records: Records, *, now: int) -> None:
+    def __init__(self, records: Records, *, now: int, snapshot: Snapshot | None = None) -> None:
         self.records = records
         self.now = now
+        # The validated snapshot of the state ``records`` start from (its users an ``Overlay`` over that state's):
+        # its indexes find users by name and access keys by id without a scan; the entries the draft took (the
+        # overlay's ``touched``, which holds every user it added or changed) are looked at as they are now.
+        self._snapshot = snapshot
+        self._indexed = records["users"] if snapshot is not None and isinstance(records["users"], Overlay) else None
 
     # Lookups ---------------------------------------------------------------------------------------------------
     def _account(self, account: str | None) -> str:
@@ -162,15 +282,39 @@ class DirectoryDraft:
             return str(next(iter(self.records["accounts"])))
         raise InvalidInputError("The directory has several accounts: name the account.")
 
+    def _named(self, kind: Literal["users", "roles"], name: str, account: str) -> list[tuple[str, dict[str, Any]]]:
+        """(unique id, entry as it is) of every user or role that may be named ``name`` in ``account``, whatever
+        its case: all of them, or with the snapshot's index, the users it names and those the draft took."""
+        entries = self.records[kind]
+        if kind == "users" and self._snapshot is not None and entries is self._indexed:
+            assert isinstance(entries, Overlay)
+            ids = {user.id for user in self._snapshot.users_named_alike(account, name)} | entries.touched
+            return [(unique, dict.__getitem__(entries, unique)) for unique in sorted(ids) if unique in entries]
+        return list(entries.items())
+
     def _find(self, kind: Literal["users", "roles"], name: str, account: str | None) -> tuple[str, dict[str, Any]]:
         where = self._account(account)
-        for unique, entry in self.records[kind].items():
+        for unique, entry in self._named(kind, name, where):
             if entry["account"] == where and entry["name"] == name:
-                return unique, entry
+                return unique, self.records[kind][unique]  # the draft's own copy: the caller may change it
         raise NoSuchEntityError(f"The {kind[:-1]} with name {name} cannot be found.")
 
     def _taken(self, kind: Literal["users", "roles"], name: str, account: str) -> bool:
-        return any(e["account"] == account and e["name"].lower() == name.lower() for e in self.records[kind].values())
+        return any(e["account"] == account and e["name"].lower() == name.lower()
+                   for _, e in self._named(kind, name, account))
+
+    def _key_taken(self, key_id: str) -> bool:
+        """Whether a user or root user has access key ``key_id`` (with the snapshot: one that had it counts)."""
+        users = self.records["users"]
+        if self._snapshot is not None and users is self._indexed:
+            assert isinstance(users, Overlay)
+            if self._snapshot.access_key(key_id) is not None:
+                return True
+            holders = [dict.__getitem__(users, unique) for unique in users.touched if unique in users]
+        else:
+            holders = list(users.values())
+        holders += [a["root"] for a in self.records["accounts"].values() if a.get("root") is not None]
+        return any(key["id"] == key_id for holder in holders for key in holder["access_keys"])
 
     def _user(self, name: str, account: str | None) -> dict[str, Any]:
         return self._find("users", name, account)[1]
@@ -191,8 +335,8 @@ class DirectoryDraft:
         return policy
 
     def _new_id(self, prefix: str) -> str:
-        taken = self.records["users"].keys() | self.records["roles"].keys()
-        while (unique := _random(prefix, 17)) in taken:  # 85 bits: a repeat is a curiosity, not a risk
+        users, roles = self.records["users"], self.records["roles"]
+        while (unique := _random(prefix, 17)) in users or unique in roles:  # 85 bits: a repeat is a curiosity
             pass
         return unique
 
@@ -209,8 +353,8 @@ class DirectoryDraft:
         unique = self._new_id("AIDA")
         self.records["users"][unique] = {
             "name": user_name, "account": where, "path": path, "active": True, "password_hash": None,
-            "totp_secret": None, "boundary": None, "groups": [], "tags": dict(tags or {}), "policies": [],
-            "inline": {}, "access_keys": [], "created": self.now,
+            "password_changed": None, "totp_secret": None, "boundary": None, "groups": [], "tags": dict(tags or {}),
+            "policies": [], "inline": {}, "access_keys": [], "created": self.now,
         }
         return unique
 
@@ -489,10 +633,7 @@ class DirectoryDraft:
         user = self._holder(user_name, account)[1]
         if len(user["access_keys"]) >= MAX_ACCESS_KEYS:
             raise LimitExceededError(f"Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS}.")
-        holders = [*self.records["users"].values(), *(a["root"] for a in self.records["accounts"].values()
-                                                       if a.get("root") is not None)]
-        taken = {k["id"] for holder in holders for k in holder["access_keys"]}
-        while (key_id := _random("AKIA", 16)) in taken:
+        while self._key_taken(key_id := _random("AKIA", 16)):
             pass
         secret = base64.b64encode(secrets.token_bytes(30)).decode("ascii")
         user["access_keys"].append({"id": key_id, "secret": secret, "active": True, "created": self.now})
@@ -725,12 +866,12 @@ class DirectoryDraft:
         for account, entry in self.records["accounts"].items():
             root = entry.get("root")
             if root is not None and user_arn_or_id in (account, self._serial(f"{account}:root")):
-                root["password_hash"] = password_hash
+                self.records["accounts"][account]["root"]["password_hash"] = password_hash  # the draft's copy
                 return
         for unique, user in self.records["users"].items():
             if unique == user_arn_or_id or user_arn_or_id.endswith(f":iam::{user['account']}:user{user['path']}"
                                                                    f"{user['name']}"):
-                user["password_hash"] = password_hash
+                self.records["users"][unique]["password_hash"] = password_hash  # the draft's copy
                 return
         raise NoSuchEntityError("The user cannot be found.")
 

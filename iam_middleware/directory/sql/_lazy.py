@@ -4,8 +4,9 @@
 snapshot's policies, groups and accounts: what an incremental reload does for the users a revision changed, and
 what ``LazyUsers`` does for a user asked for the first time. Only the user's own validation runs (its fields, the
 policies and groups it names): the checks across the whole directory (unique names, ids and keys) were made when
-the revision was committed (``SQLDirectory.change()`` validates the whole directory), so committed revisions are
-trusted.
+the revision was committed (``SQLDirectory.change()`` commits only states the whole validation accepts), so
+committed revisions are trusted. A writer checks its changes with it too (``_incremental``), the rules across the
+directory then checked against the rest of it.
 
 ``LazyUsers`` is a snapshot's ``UserLoader``: a user it does not hold costs one indexed query (``read_users``), then
 is remembered in a bounded LRU (``UserCache``). Each snapshot has its own cache; the next snapshot starts from a

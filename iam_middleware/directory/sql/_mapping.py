@@ -30,14 +30,22 @@ def _key(entry: Mapping[str, Any], clashing: set[str]) -> str:
 
 
 def user_keys(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    """unique id -> the key the file mapping gives the user (or role)."""
+    """unique id -> the key the file mapping gives the user (or role). Two entries of one name in one account (a
+    state no change makes) get keys of their own, ``account/name#id``, so that the loader sees both and refuses
+    them rather than one silently taking the other's place."""
     seen: dict[str, str] = {}
     clashing = set()
+    named: dict[tuple[str, str], int] = {}
     for entry in entries.values():
         folded = entry["name"].lower()
         if seen.setdefault(folded, entry["account"]) != entry["account"]:
             clashing.add(folded)
-    return {unique: _key(entry, clashing) for unique, entry in entries.items()}
+        named[entry["account"], entry["name"]] = named.get((entry["account"], entry["name"]), 0) + 1
+    keys = {unique: _key(entry, clashing) for unique, entry in entries.items()}
+    for unique, entry in entries.items():
+        if named[entry["account"], entry["name"]] > 1:
+            keys[unique] = f"{entry['account']}/{entry['name']}#{unique}"
+    return keys
 
 
 def _attached(entry: Mapping[str, Any], out: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ the directory.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from sqlalchemy import (
@@ -45,7 +45,7 @@ from ..._json import loads
 from . import _schema as t
 
 __all__ = ["KINDS", "Records", "bump_revision", "empty_records", "lock_revision", "read_records", "read_revision",
-           "read_settings", "read_users",
+           "read_devices", "read_settings", "read_users",
            "write_records"]
 
 Records = dict[str, Any]
@@ -165,6 +165,16 @@ def read_records(connection: Connection, *, users: bool = True) -> Records:
             "access_keys": keys.get(row.id, []), "created": row.created,
         }
     return records
+
+
+def read_devices(connection: Connection, keys: Collection[str]) -> Records:
+    """The MFA devices of ``keys`` (those that exist), as records."""
+    found: Records = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 500):
+        query = select(t.mfa_devices).where(t.mfa_devices.c.id.in_(ordered[start:start + 500]))
+        found.update((row.id, _device(row)) for row in connection.execute(query))
+    return found
 
 
 def _device(row: Any) -> dict[str, Any]:
@@ -364,12 +374,19 @@ def _insert(connection: Connection, kind: str, key: str, entry: Mapping[str, Any
         _insert_owned(connection, "role", key, entry)
 
 
-def write_records(connection: Connection, before: Records, after: Records) -> bool:
-    """Make the rows say ``after`` where they said ``before``; returns whether anything changed.
+def write_records(connection: Connection, before: Records, after: Records,
+                  keys: Mapping[str, Collection[str]] | None = None) -> bool:
+    """Make the rows say ``after`` where they said ``before``; returns whether anything changed. ``keys`` (the
+    keys that differ, by kind, as ``changed_keys`` finds them) spares comparing every other entry.
 
     Deletions go first, so that a name or an access key id moving from one entity to another is free again when
     the entity that takes it is inserted.
     """
+    if keys is not None:  # dict.get: an entry as it is (a draft's Overlay would copy it)
+        before = {**before, **{kind: {k: dict.get(before[kind], k) for k in keys.get(kind, ()) if k in before[kind]}
+                               for kind in KINDS}}
+        after = {**after, **{kind: {k: dict.get(after[kind], k) for k in keys.get(kind, ()) if k in after[kind]}
+                             for kind in KINDS}}
     changed = False
     for name in before["settings"].keys() - after["settings"].keys():
         connection.execute(delete(t.settings).where(t.settings.c.name == name))

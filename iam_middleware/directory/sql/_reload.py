@@ -15,8 +15,9 @@ change committed by another process is seen:
 
 A reload applies only what changed when it can: the change log (``_changes``) says which entities each revision
 changed, and the new snapshot is the one in force with those entities read and built again (``Snapshot.derive``),
-everything else shared. Revisions are trusted here because ``SQLDirectory.change()`` validated the whole directory
-before committing each; a change of the settings or routes, a log that does not reach back (``KEEP`` revisions), or
+everything else shared. Revisions are trusted here because ``SQLDirectory.change()`` commits only states the whole
+validation accepts (it checks what each change touched, ``_incremental``, and validates whole when that check cannot
+vouch for it); a change of the settings or routes, a log that does not reach back (``KEEP`` revisions), or
 a revision written without it (a row edited by hand) is read and validated whole. Either way the new snapshot is
 built off the request path (in the poller's thread after ``start()``) and swapped in at once; requests in flight
 finish on the one they began with.
