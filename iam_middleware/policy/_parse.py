@@ -134,7 +134,10 @@ def parse_policy(
     kind: PolicyKind | str = PolicyKind.IDENTITY,
     policy_id: str | None = None,
 ) -> Policy:
-    """Validate and compile one policy document. Raises ``PolicyValidationError`` listing every error."""
+    """Validate and compile one policy document. Raises ``PolicyValidationError`` listing every error.
+
+    A mapping given here is kept, not copied (``Policy.document``, each statement's ``raw``; shared by policies of
+    the same text): do not change it afterwards."""
     kind = PolicyKind(kind)
     doc = load_json(document) if isinstance(document, (str, bytes, bytearray)) else document
     issues: list[PolicyIssue] = []
