@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._exceptions import ConfigurationError
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["add_parser"]
 
 _ENV = "IAM_DATABASE_URL"
+_T = TypeVar("_T")
 
 
 def add_parser(commands: Any) -> None:
@@ -78,14 +80,17 @@ def _unreachable(exc: Exception) -> None:
           file=sys.stderr)
 
 
-def _import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _on_database(args: argparse.Namespace, work: Callable[[SQLDirectory], _T], *,
+                 migrate: bool = True) -> tuple[str, _T] | int:
+    """Open the ``--database``, run ``work`` on it and close it: the database's name and what ``work`` gave, or the
+    exit code once what failed is said (1: the directory is not valid; 2: the database failed or is not named)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    directory = _open(args)
+    directory = _open(args, migrate=migrate)
     if directory is None:
         return 2
     try:
-        result = directory.import_file(args.file, dry_run=args.dry_run)
+        return directory.source, work(directory)
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -94,30 +99,29 @@ def _import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 2
     finally:
         directory.close()
+
+
+def _import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    outcome = _on_database(args, lambda directory: directory.import_file(args.file, dry_run=args.dry_run))
+    if isinstance(outcome, int):
+        return outcome
+    source, result = outcome
     for line in result.changes:
         print(line)
     if not result.changes:
-        print(f"{directory.source} already holds {args.file} (revision {result.revision}): nothing to change")
+        print(f"{source} already holds {args.file} (revision {result.revision}): nothing to change")
     elif result.applied:
-        print(f"imported {args.file} into {directory.source}: revision {result.revision}")
+        print(f"imported {args.file} into {source}: revision {result.revision}")
     else:
-        print(f"dry run: {len(result.changes)} change(s), none applied to {directory.source}")
+        print(f"dry run: {len(result.changes)} change(s), none applied to {source}")
     return 0
 
 
 def _export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    directory = _open(args)
-    if directory is None:
-        return 2
-    try:
-        text = directory.export_toml()
-    except SQLAlchemyError as exc:
-        _unreachable(exc)
-        return 2
-    finally:
-        directory.close()
+    outcome = _on_database(args, lambda directory: directory.export_toml())
+    if isinstance(outcome, int):
+        return outcome
+    _, text = outcome
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(text)
@@ -127,32 +131,20 @@ def _export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _migrate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
     from ..directory.sql import SCHEMA_VERSION
 
-    directory = _open(args, migrate=False)
-    if directory is None:
-        return 2
-    try:
-        applied = directory.migrate()
-    except ConfigurationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except SQLAlchemyError as exc:
-        _unreachable(exc)
-        return 2
-    finally:
-        directory.close()
+    outcome = _on_database(args, lambda directory: directory.migrate(), migrate=False)
+    if isinstance(outcome, int):
+        return outcome
+    source, applied = outcome
     steps = ", ".join(map(str, applied)) if applied else "none (up to date)"
-    print(f"{directory.source}: schema version {SCHEMA_VERSION}; steps applied: {steps}")
+    print(f"{source}: schema version {SCHEMA_VERSION}; steps applied: {steps}")
     return 0
 
 
 def _credential_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .._iam import IAM
     from ..directory._credential_report import CredentialTimes, credential_report
-    from ..directory._last_used import LastUsedTracker
     from ..state import StateUnavailableError
 
     times = CredentialTimes()
@@ -163,24 +155,12 @@ def _credential_report(args: argparse.Namespace, parser: argparse.ArgumentParser
             print(f"error: {exc}", file=sys.stderr)
             return 1
     else:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        directory = _open(args)
-        if directory is None:
-            return 2
-        try:
-            iam = directory.iam()
-            times = directory.credential_times()
-        except ConfigurationError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        except SQLAlchemyError as exc:
-            _unreachable(exc)
-            return 2
-        finally:
-            directory.close()
+        outcome = _on_database(args, lambda directory: (directory.iam(), directory.credential_times()))
+        if isinstance(outcome, int):
+            return outcome
+        _, (iam, times) = outcome
     try:
-        text = credential_report(iam.snapshot, account=args.account, times=times, last_used=LastUsedTracker(iam.store))
+        text = credential_report(iam.snapshot, account=args.account, times=times, last_used=iam.last_used)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
