@@ -144,7 +144,6 @@ class IAMMiddleware:
         self._routes_from = routes_from if routes_from is not None else app
         self.undeclared = undeclared
         self._audited = False
-        self._offload = not isinstance(iam.store, MemoryStore)
         self._recent = RecentDecisions(iam)
         self._snapshots = iam.snapshots
 
@@ -239,8 +238,7 @@ class IAMMiddleware:
             logger.exception("authorization failed closed (request %s)", context.request_id)
             gate.refuse(context, AccessDeniedError("The request could not be authorized.", code="AuthorizationFailed"))
         else:
-            await decide_async(gate, context, target,
-                               offload=self._offload or gate.iam.snapshots.in_force.loader is not None)
+            await decide_async(gate, context, target)
         if context.error is not None:
             await _send_refusal(scope, send, gate.render(context), context.error.code)
             return

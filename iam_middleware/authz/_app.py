@@ -25,7 +25,6 @@ from ..authzen import AuthZEN
 from ..gate import NO_ROUTE, ErrorHandler, Gate, Reply, RequestContext, Target, new_request_id, render_error
 from ..interfaces import from_asgi_scope
 from ..routing import RuleTable
-from ..state import MemoryStore
 from ._answers import allowed, nginx_refusal
 from ._errors import NotAGatewayPathError, PayloadNotForwardedError
 from ._forms import from_envoy, from_nginx
@@ -64,7 +63,6 @@ class Authorizer:
         self.gate = Gate(iam, explain=explain, max_body_bytes=max_body_bytes, on_error=on_error)
         self.authzen = AuthZEN(iam, pdp_url=pdp_url, explain=explain, on_error=on_error)
         self.rules = rules if rules is not None else iam.rules
-        self._offload = not isinstance(iam.store, MemoryStore)
         self._warm = WarmAnswers(iam, self.rules)
         if not self.rules:
             logger.warning("the authorizer has no rules table ([[routes]]): every request is refused")
@@ -114,8 +112,7 @@ class Authorizer:
                 if gate.needs_body(context, target):  # a signed payload the gateway did not forward
                     gate.refuse(context, PayloadNotForwardedError())
                 else:
-                    await decide_async(gate, context, target,
-                                       offload=self._offload or gate.iam.snapshots.in_force.loader is not None)
+                    await decide_async(gate, context, target)
             finally:
                 route_allows_unsigned_payload.reset(allowance)
         except IAMError as error:
