@@ -57,21 +57,21 @@ def since_time(parser: argparse.ArgumentParser, text: str | None) -> datetime | 
         parser.error(f"--since: {text!r} is not an ISO 8601 time")
 
 
-def load_log(path: str, since: datetime | None) -> list[Used]:
-    """The log's decided requests; raises OSError or LogFormatError."""
-    with Path(path).open(encoding="utf-8") as lines:
-        return read_log(lines, since=since)
+def load_log(path: str, since: datetime | None) -> list[Used] | None:
+    """The log's decided requests, or None once it is said why the log cannot be read."""
+    try:
+        with Path(path).open(encoding="utf-8") as lines:
+            return read_log(lines, since=since)
+    except OSError as exc:
+        print(f"error: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+    except LogFormatError as exc:
+        print(f"error: {path}: {exc}", file=sys.stderr)
+    return None
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    since = since_time(parser, args.since)
-    try:
-        records = load_log(args.log, since)
-    except OSError as exc:
-        print(f"error: cannot read {args.log}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    except LogFormatError as exc:
-        print(f"error: {args.log}: {exc}", file=sys.stderr)
+    records = load_log(args.log, since_time(parser, args.since))
+    if records is None:
         return 2
     statements = None
     if args.directory is not None:

@@ -14,7 +14,6 @@ import json
 import sys
 from typing import Any
 
-from ..access._decisionlog import LogFormatError
 from ..access._unused import UnusedReport, find_unused
 from ._access import ReportError, load_iam, load_routes, report_of
 from ._generate import add_since, load_log, since_time
@@ -61,15 +60,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         iam = load_iam(args.directory)
         report = report_of(iam, load_routes(iam, args.app), [])
-        records = load_log(args.log, since)
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(f"error: cannot read {args.log}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    except LogFormatError as exc:
-        print(f"error: {args.log}: {exc}", file=sys.stderr)
+    records = load_log(args.log, since)
+    if records is None:
         return 2
     unused = find_unused(report, iam.snapshot, records)
     if args.format == "json":
