@@ -184,12 +184,13 @@ def partial_decide(
 
     The account root user is decided as the evaluator decides it: no identity policy, boundary or session policy
     applies to it, and a resource of another account (``caller_account`` names its own) needs a resource policy,
-    so it is denied. A template whose account field holds an id is taken to be the caller's account."""
+    so nothing allows it (a guardrail's deny still denies it explicitly, as in the evaluator). A template whose
+    account field holds an id is taken to be the caller's account."""
+    other_account = False
     if caller_kind is CallerKind.ROOT:
         identity = boundary = session = None
         account = _template_account(template)
-        if account and caller_account and account != caller_account:
-            return Residual((_FALSE,), _FALSE, ())
+        other_account = bool(account and caller_account and account != caller_account)
     action_lower = action.lower()
     allows: dict[str, set[Term]] = {}
     denies: set[Term] = set()
@@ -206,7 +207,7 @@ def partial_decide(
             (denies if statement.effect is Effect.DENY else found).add(term)
             candidates.append(Candidate(layer, policy.id, statement.index, statement.sid, statement.effect.value,
                                         not term, statement.raw))
-    required: list[Terms] = []
+    required: list[Terms] = [_FALSE] if other_account else []
     if guardrails:
         required.append(frozenset(allows["guardrail"]))
     if caller_kind is not CallerKind.ROOT:

@@ -146,3 +146,19 @@ def test_the_residual_decides_as_the_evaluator_for_every_instantiation(
             assert decision.kind is DecisionKind.ALLOWED
         elif residual.outcome == "Denied":
             assert decision.kind is not DecisionKind.ALLOWED
+
+
+def test_a_guardrail_denies_the_root_user_explicitly_even_in_another_account() -> None:
+    # Found by the property above: another account's resource is out of the root user's reach (implicitly
+    # denied), but a guardrail's deny is still the evaluator's answer, and the residual's.
+    caller = Caller.from_arn(f"arn:app:iam::{ACCOUNT}:root")
+    guardrails = PolicySet([parse_policy({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": ACTION, "Resource": "*"}]}, kind=PolicyKind.GUARDRAIL, policy_id="guardrail")])
+    permission = Permission(ACTION, "arn:app:orders::999988887777:order/{order_id}")
+    residual = partial_decide(caller.kind, ACTION, resource_template(permission, FIXED), Knowledge({}, frozenset()),
+                              guardrails=guardrails, caller_account=caller.account)
+    rendered = render_template(permission.resource, {**FIXED, "order_id": "42"})
+    decision = evaluate(caller, ACTION, rendered, {}, guardrails=guardrails, context_is_lower=True)
+    assert decision.kind is DecisionKind.EXPLICITLY_DENIED
+    assert residual.verdict({}, rendered) is decision.kind
+    assert residual.outcome == "Denied"
